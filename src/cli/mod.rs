@@ -1,0 +1,63 @@
+//! The command-line interface: argument parsing, dispatch and rendering.
+//! Every command lives in its own module with an `Args` struct and a `run`
+//! function; the library does the work.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod clock;
+mod compare_versions;
+mod verify_release;
+
+/// Keep a fleet of Debian-based container images up to date, tested and
+/// auditable, entirely offline.
+#[derive(Debug, Parser)]
+#[command(name = "debfleet", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// The fleet: a fleet.yaml file or its directory. Default: $DEBFLEET_FLEET,
+    /// else ./fleet.yaml searched upward from the working directory.
+    #[arg(long, global = true, env = "DEBFLEET_FLEET", value_name = "PATH")]
+    pub fleet: Option<PathBuf>,
+    /// The state store (redb). Default: <fleet dir>/.debfleet/state.redb.
+    #[arg(long, global = true, env = "DEBFLEET_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Pretend the current time is TIME (RFC 3339, e.g. 2026-11-27T12:00:00Z,
+    /// or a date 2026-11-27). Used for Valid-Until, key expiry and every
+    /// time-dependent decision, so that old data and audits replay exactly.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare two Debian versions exactly as `dpkg --compare-versions` does.
+    CompareVersions(compare_versions::Args),
+    /// Verify a Release/InRelease signature and print the signer(s) and header.
+    VerifyRelease(verify_release::Args),
+}
+
+/// Parses arguments, runs the command, and maps errors to exit statuses.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::CompareVersions(args) => compare_versions::run(&cli.global, args),
+        Command::VerifyRelease(args) => verify_release::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! debfleet: keep a fleet of Debian-based container images up to date, tested
+//! and auditable, offline.
+//!
+//! The library is layered; data flows one way and lower layers never import
+//! higher ones:
+//!
+//! ```text
+//! deb (pure formats) -> mirror (fetch + verify) -> store (redb, compiled tables)
+//!     -> fleet (config, manifests, check, plan) -> cli
+//! ```
+//!
+//! See `docs/design.md` for the on-disk formats and the reasoning.
+
+pub mod deb;
