@@ -12,3 +12,4 @@
 //! See `docs/design.md` for the on-disk formats and the reasoning.
 
 pub mod deb;
+pub mod fleet;
