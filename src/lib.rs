@@ -13,3 +13,5 @@
 
 pub mod deb;
 pub mod fleet;
+pub mod mirror;
+pub mod store;

@@ -11,7 +11,9 @@ pub fn now(global: &super::GlobalArgs) -> Result<Timestamp> {
     match &global.now {
         None => Ok(Timestamp::now()),
         Some(text) => parse_time(text).with_context(|| {
-            format!("--now {text:?}: expected RFC 3339 (2026-11-27T12:00:00Z) or a date (2026-11-27)")
+            format!(
+                "--now {text:?}: expected RFC 3339 (2026-11-27T12:00:00Z) or a date (2026-11-27)"
+            )
         }),
     }
 }

@@ -6,8 +6,14 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod check;
 mod clock;
 mod compare_versions;
+mod context;
+mod explain;
+mod mirror;
+mod run;
+mod sync;
 mod verify_release;
 
 /// Keep a fleet of Debian-based container images up to date, tested and
@@ -44,6 +50,16 @@ pub enum Command {
     CompareVersions(compare_versions::Args),
     /// Verify a Release/InRelease signature and print the signer(s) and header.
     VerifyRelease(verify_release::Args),
+    /// Fetch, verify and index the fleet's suites into the store.
+    Sync(sync::Args),
+    /// Check every image manifest against the indexes: which images need a rebuild and why.
+    Check(check::Args),
+    /// Sync, then check: the job a timer runs every few hours.
+    Run(run::Args),
+    /// Explain a package's candidate for an image (like apt-cache policy).
+    Explain(explain::Args),
+    /// Inspect and re-verify the mirrored data in the store.
+    Mirror(mirror::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit statuses.
@@ -52,6 +68,11 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::CompareVersions(args) => compare_versions::run(&cli.global, args),
         Command::VerifyRelease(args) => verify_release::run(&cli.global, args),
+        Command::Sync(args) => sync::run(&cli.global, args),
+        Command::Check(args) => check::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
+        Command::Explain(args) => explain::run(&cli.global, args),
+        Command::Mirror(args) => mirror::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,8 @@
 //! The fleet: configuration, image manifests, and the checks and plans made over them.
 
+pub mod check;
 pub mod config;
+pub mod explain;
 pub mod manifest;
+pub mod sources;
+pub mod yaml;

@@ -1,0 +1,224 @@
+//! `debfleet check` and `debfleet run`.
+
+use super::context::{self, Format};
+use anyhow::Result;
+use debfleet::fleet::check::{self, CheckOptions, CheckReport};
+use debfleet::fleet::config::{FleetConfig, parse_duration};
+use debfleet::fleet::manifest;
+use debfleet::store::OpenMode;
+use globset::Glob;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Check every image manifest against the indexes in the store and say
+/// which images need a rebuild and why.
+///
+/// The candidate of each package is what apt would choose with the image's
+/// base repositories as sources and the manifest as the installed set
+/// (priorities 500 / 100 backports / 1 NotAutomatic; installed at 100;
+/// never a downgrade). Reads only the store and compiled tables: no network.
+///
+/// Exit status: 0 nothing to do, 2 updates available, 1 error (a bad
+/// manifest, stale data with --max-age, a store problem). --exit-zero
+/// returns 0 whenever the report was produced.
+///
+/// Examples:
+///   debfleet check
+///   debfleet check --image 'postgresql-*' -v
+///   debfleet check --security-only --format json
+///   debfleet check --max-age 12h
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// Options shared by `check` and `run`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Only images whose name matches this glob.
+    #[arg(long, value_name = "GLOB")]
+    pub image: Option<String>,
+    /// Only images on this base.
+    #[arg(long, value_name = "NAME")]
+    pub base: Option<String>,
+    /// Only report updates that come from a security suite.
+    #[arg(long)]
+    pub security_only: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Show every update, missing and ahead package (table format).
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Fail when a suite was last synced longer ago than this (e.g. 12h, 2d).
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
+    /// Exit 0 even when updates are available (errors still exit 1).
+    #[arg(long)]
+    pub exit_zero: bool,
+}
+
+pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
+    let fleet = context::load_fleet(global)?;
+    let store = context::open_store(global, Some(&fleet), OpenMode::Read)?;
+    let report = run_check(global, &fleet, &store, &args.check)?;
+    render(&report, &args.check)?;
+    Ok(exit_code(&report, &args.check))
+}
+
+/// Loads manifests, applies filters and checks them.
+pub fn run_check(
+    global: &super::GlobalArgs,
+    fleet: &FleetConfig,
+    store: &debfleet::store::Store,
+    args: &CheckArgs,
+) -> Result<CheckReport> {
+    let now = super::clock::now(global)?;
+    let (mut valid, mut invalid) = manifest::load_all(fleet);
+    if let Some(glob) = &args.image {
+        let matcher = Glob::new(glob)?.compile_matcher();
+        valid.retain(|m| matcher.is_match(&m.image));
+        invalid.clear();
+    }
+    if let Some(base) = &args.base {
+        if !fleet.bases.contains_key(base) {
+            anyhow::bail!(
+                "--base {base}: no such base in {} (bases: {})",
+                fleet.path.display(),
+                fleet.bases.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        valid.retain(|m| &m.base == base);
+        invalid.clear();
+    }
+    let options = CheckOptions {
+        security_only: args.security_only,
+        max_age: args
+            .max_age
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--max-age: {e}"))?,
+    };
+    Ok(check::check(store, fleet, &valid, &invalid, &options, now)?)
+}
+
+pub fn exit_code(report: &CheckReport, args: &CheckArgs) -> ExitCode {
+    if report.has_errors() {
+        ExitCode::from(1)
+    } else if report.has_updates() && !args.exit_zero {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
+    if args.format == Format::Json {
+        return context::print_json(&serde_json::to_value(report)?);
+    }
+    let mut work = 0;
+    let mut updates = 0;
+    let mut security = 0;
+    for image in &report.images {
+        updates += image.updates.len();
+        security += image.updates.iter().filter(|u| u.security).count();
+        if !image.status.needs_work() && !args.verbose {
+            continue;
+        }
+        if image.status.needs_work() {
+            work += 1;
+        }
+        let name = if image.image.is_empty() {
+            image.manifest.as_str()
+        } else {
+            image.image.as_str()
+        };
+        let sec = image.updates.iter().filter(|u| u.security).count();
+        let mut parts = Vec::new();
+        if !image.updates.is_empty() {
+            parts.push(format!("{} updates ({sec} security)", image.updates.len()));
+        }
+        if !image.missing.is_empty() {
+            parts.push(format!("{} missing", image.missing.len()));
+        }
+        if !image.ahead.is_empty() {
+            parts.push(format!("{} ahead", image.ahead.len()));
+        }
+        if !image.not_checkable.is_empty() {
+            parts.push(format!("{} not checkable", image.not_checkable.len()));
+        }
+        if !image.errors.is_empty() && image.status == check::ImageStatus::Error {
+            parts.push(image.errors.join("; "));
+        } else if image.status == check::ImageStatus::BaseNotMirrored {
+            parts.push("base not mirrored".into());
+        }
+        println!(
+            "{:<40} {:<18} {:<20} {}",
+            name,
+            image.base,
+            image.status.as_str(),
+            parts.join(", ")
+        );
+        if args.verbose {
+            for u in &image.updates {
+                println!(
+                    "    update  {} {} -> {} ({}{})",
+                    u.package,
+                    u.installed,
+                    u.candidate,
+                    u.suite,
+                    if u.security { ", security" } else { "" }
+                );
+            }
+            for p in &image.missing {
+                println!("    missing {p}: in no suite of the base");
+            }
+            for a in &image.ahead {
+                println!(
+                    "    ahead   {} {} (newest offered {})",
+                    a.package, a.installed, a.newest
+                );
+            }
+            for h in &image.held {
+                println!(
+                    "    held    {} {} (candidate {})",
+                    h.package, h.installed, h.candidate
+                );
+            }
+            for n in &image.not_checkable {
+                println!("    unchecked {} {}: {}", n.package, n.installed, n.reason);
+            }
+            for e in &image.errors {
+                if image.status != check::ImageStatus::Error {
+                    println!("    note    {e}");
+                }
+            }
+        }
+    }
+    let oldest = report.data.iter().filter_map(|d| d.age_seconds).max();
+    println!(
+        "{} images checked, {work} need attention, {updates} updates ({security} security){}",
+        report.images.len(),
+        oldest.map_or(String::new(), |a| format!(
+            "; index data synced {} ago",
+            format_age(a)
+        ))
+    );
+    let _ = json!({});
+    Ok(())
+}
+
+fn format_age(seconds: i64) -> String {
+    if seconds < 120 {
+        format!("{seconds}s")
+    } else if seconds < 7200 {
+        format!("{}m", seconds / 60)
+    } else if seconds < 172_800 {
+        format!("{}h", seconds / 3600)
+    } else {
+        format!("{}d", seconds / 86400)
+    }
+}

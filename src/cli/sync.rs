@@ -1,0 +1,207 @@
+//! `debfleet sync`: fetch, verify and index the fleet's suites into the store.
+
+use super::context::{self, Format, human_bytes};
+use anyhow::Result;
+use debfleet::deb::pdiff::PdiffLimits;
+use debfleet::fleet::sources;
+use debfleet::mirror::ReleasePolicy;
+use debfleet::store::sync::{SuiteOutcome, SyncOptions, SyncProgress, SyncReport};
+use debfleet::store::table;
+use debfleet::store::{OpenMode, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Fetch the suites every base uses, verify signatures and hashes, and
+/// index them into the store, incrementally.
+///
+/// An unchanged suite costs one read and a hash compare; a changed index
+/// is patched with pdiffs when the mirror offers them, and only added,
+/// removed and changed package records are written. A suite that fails
+/// (bad signature, hash mismatch, expired) keeps its previous generation;
+/// the others go on; the exit status is 1.
+///
+/// Examples:
+///   debfleet sync
+///   debfleet --now 2026-11-27 sync --format json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Options shared by `sync` and `run`.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Accept a Release whose Valid-Until has passed (recorded in the generation).
+    #[arg(long)]
+    pub allow_expired: bool,
+    /// Accept a Release whose Date is older than the stored one (recorded).
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// If another process is writing the store, wait for it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// Compact the store after a sync that wrote more records than this.
+const COMPACT_AFTER_RECORDS: u64 = 20_000;
+
+struct Bar(Option<ProgressBar>);
+
+impl SyncProgress for Bar {
+    fn suite_started(&self, key: &str) {
+        if let Some(b) = &self.0 {
+            b.set_message(format!("fetching {key}"));
+        }
+    }
+    fn suite_finished(&self, key: &str, _outcome: &SuiteOutcome) {
+        if let Some(b) = &self.0 {
+            b.inc(1);
+            b.set_message(format!("indexed {key}"));
+        }
+    }
+}
+
+/// Runs a sync and compiles the candidate tables; returns the report.
+pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, SyncReport)> {
+    let fleet = context::load_fleet(global)?;
+    let now = super::clock::now(global)?;
+    let targets = sources::sync_targets(&fleet)?;
+    let mut store = context::open_store(global, Some(&fleet), OpenMode::Write { wait: args.wait })?;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(targets.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(b)
+    } else {
+        None
+    };
+    let options = SyncOptions {
+        now,
+        policy: ReleasePolicy {
+            allow_expired: args.allow_expired,
+            allow_downgrade: args.allow_downgrade,
+        },
+        pdiff: PdiffLimits::default(),
+    };
+    let progress = Bar(bar);
+    let report = debfleet::store::sync::sync(&store, &targets, &options, &progress)?;
+    if let Some(b) = &progress.0 {
+        b.finish_and_clear();
+    }
+    // Large imports leave free pages behind; give them back.
+    let churn: u64 = report
+        .suites
+        .iter()
+        .map(|(_, o)| match o {
+            SuiteOutcome::Updated(s) => s.added + s.removed + s.changed,
+            _ => 0,
+        })
+        .sum();
+    if churn > COMPACT_AFTER_RECORDS {
+        store.compact()?;
+    }
+    // Refresh the compiled tables now, so check starts warm.
+    for base in fleet.bases.values() {
+        let spec = sources::base_spec(base);
+        for arch in &base.architectures {
+            table::open_or_build(&store, &spec, arch)?;
+        }
+    }
+    Ok((store, report))
+}
+
+/// Renders a sync report.
+pub fn render(report: &SyncReport, store: &Store, format: Format) -> Result<()> {
+    match format {
+        Format::Json => {
+            let suites: Vec<_> = report
+                .suites
+                .iter()
+                .map(|(key, o)| match o {
+                    SuiteOutcome::Unchanged { generation } => {
+                        json!({"suite": key, "status": "unchanged", "generation": generation})
+                    }
+                    SuiteOutcome::Updated(s) => json!({
+                        "suite": key, "status": "updated", "generation": s.generation,
+                        "packages": s.packages, "added": s.added, "removed": s.removed,
+                        "changed": s.changed, "bytes_read": s.bytes_read,
+                        "seconds": s.elapsed.as_secs_f64(), "methods": s.methods,
+                        "accepted_expired": s.accepted_expired,
+                        "accepted_downgrade": s.accepted_downgrade,
+                    }),
+                    SuiteOutcome::NotMirrored { error } => {
+                        json!({"suite": key, "status": "not-mirrored", "error": error})
+                    }
+                    SuiteOutcome::Failed { error } => {
+                        json!({"suite": key, "status": "failed", "error": error})
+                    }
+                })
+                .collect();
+            context::print_json(&json!({
+                "suites": suites,
+                "store": store.path(),
+                "store_bytes": store.file_size(),
+            }))?;
+        }
+        Format::Table => {
+            println!(
+                "{:<32} {:>5} {:>9} {:>8} {:>8} {:>8} {:>10} {:>7}",
+                "SUITE", "GEN", "PACKAGES", "ADDED", "REMOVED", "CHANGED", "READ", "TIME"
+            );
+            for (key, o) in &report.suites {
+                match o {
+                    SuiteOutcome::Unchanged { generation } => {
+                        println!("{key:<32} {generation:>5} {:>9}", "unchanged")
+                    }
+                    SuiteOutcome::Updated(s) => println!(
+                        "{key:<32} {:>5} {:>9} {:>8} {:>8} {:>8} {:>10} {:>6.2}s{}",
+                        s.generation,
+                        s.packages,
+                        s.added,
+                        s.removed,
+                        s.changed,
+                        human_bytes(s.bytes_read),
+                        s.elapsed.as_secs_f64(),
+                        if s.accepted_expired {
+                            "  (expired, accepted)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    SuiteOutcome::NotMirrored { error } => {
+                        println!("{key:<32} {:>5} not mirrored: {error}", "-")
+                    }
+                    SuiteOutcome::Failed { error } => {
+                        println!("{key:<32} {:>5} FAILED: {error}", "-")
+                    }
+                }
+            }
+            println!(
+                "store: {} ({})",
+                store.path().display(),
+                human_bytes(store.file_size())
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
+    let (store, report) = run_sync(global, &args.sync)?;
+    render(&report, &store, args.format)?;
+    Ok(if report.has_failures() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,94 @@
+//! From fleet configuration to what the lower layers need: the suites to
+//! sync (with their mirror and keyring) and each base's suites for the
+//! compiled candidate tables.
+
+use super::config::{Base, FleetConfig, MirrorLocation};
+use crate::mirror::MirrorSource;
+use crate::store::sync::SyncTarget;
+use crate::store::table::BaseSpec;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Errors mapping configuration to sync targets.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    #[error(
+        "{config}: archive {archive:?} has no keyring: set `keyring:` at the top level or `{{url: ..., keyring: ...}}` on the archive"
+    )]
+    NoKeyring { config: PathBuf, archive: String },
+    #[error(
+        "{config}: base {base:?} uses archive {archive:?}, which is not defined under `archives:`"
+    )]
+    UnknownArchive {
+        config: PathBuf,
+        base: String,
+        archive: String,
+    },
+}
+
+/// The suites every base of the fleet uses, merged: one target per
+/// (archive, suite) with the union of components and architectures.
+pub fn sync_targets(config: &FleetConfig) -> Result<Vec<SyncTarget>, SourcesError> {
+    let mut merged: BTreeMap<(String, String), SyncTarget> = BTreeMap::new();
+    for base in config.bases.values() {
+        for repo in &base.repositories {
+            let archive =
+                config
+                    .archives
+                    .get(&repo.archive)
+                    .ok_or_else(|| SourcesError::UnknownArchive {
+                        config: config.path.clone(),
+                        base: base.name.clone(),
+                        archive: repo.archive.clone(),
+                    })?;
+            let keyring = config
+                .keyring_for(&repo.archive)
+                .map(PathBuf::from)
+                .ok_or_else(|| SourcesError::NoKeyring {
+                    config: config.path.clone(),
+                    archive: repo.archive.clone(),
+                })?;
+            let source = match &archive.location {
+                MirrorLocation::Directory(p) => MirrorSource::Directory(p.clone()),
+                MirrorLocation::Http(url) => MirrorSource::Http {
+                    base: url.clone(),
+                    options: Default::default(),
+                },
+            };
+            let target = merged
+                .entry((repo.archive.clone(), repo.suite.clone()))
+                .or_insert_with(|| SyncTarget {
+                    archive: repo.archive.clone(),
+                    source,
+                    keyring,
+                    suite: repo.suite.clone(),
+                    components: Vec::new(),
+                    architectures: Vec::new(),
+                });
+            for c in &repo.components {
+                if !target.components.contains(c) {
+                    target.components.push(c.clone());
+                }
+            }
+            for a in &base.architectures {
+                if !target.architectures.contains(a) {
+                    target.architectures.push(a.clone());
+                }
+            }
+        }
+    }
+    Ok(merged.into_values().collect())
+}
+
+/// The store's view of a base.
+pub fn base_spec(base: &Base) -> BaseSpec {
+    BaseSpec {
+        name: base.name.clone(),
+        architectures: base.architectures.clone(),
+        repositories: base
+            .repositories
+            .iter()
+            .map(|r| (r.archive.clone(), r.suite.clone(), r.components.clone()))
+            .collect(),
+    }
+}

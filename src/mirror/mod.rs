@@ -1,0 +1,466 @@
+//! Fetching and verifying Debian indexes from a mirror.
+//!
+//! This layer turns a [`MirrorSource`] plus a keyring into *verified* data:
+//! an InRelease whose signature checked out and whose Valid-Until and Date
+//! are acceptable, and index files (Packages) whose size and SHA-256 match
+//! the signed list before any byte of them is used. It picks `by-hash` names
+//! when the Release offers them, the best compression available, and pdiff
+//! patch chains when they are cheaper than a full download. It knows nothing
+//! about the store: callers pass in what they already have.
+
+pub mod source;
+
+use crate::deb::decompress::{self, Compression};
+use crate::deb::hash::Sha256Digest;
+use crate::deb::openpgp::{self, Keyring, Signer};
+use crate::deb::pdiff::{self, PdiffIndex, PdiffLimits, PdiffPlan};
+use crate::deb::release::{IndexFileEntry, Release};
+use jiff::Timestamp;
+pub use source::{HttpOptions, MirrorSource, SourceError};
+
+/// An InRelease is never larger than this (Debian's largest is ~150 KB).
+pub const MAX_INRELEASE_BYTES: u64 = 64 * 1024 * 1024;
+/// A Packages.diff/Index is small too.
+const MAX_PDIFF_INDEX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why fetching or verifying failed. Each names the file and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{location}: signature check failed: {source}")]
+    Signature {
+        location: String,
+        #[source]
+        source: openpgp::OpenPgpError,
+    },
+    #[error("{location}: {source}")]
+    Release {
+        location: String,
+        #[source]
+        source: crate::deb::release::ReleaseError,
+    },
+    #[error(
+        "{location}: Valid-Until {valid_until} is in the past (now {now}); the mirror is stale or frozen. Refresh the mirror, or pass --allow-expired to accept it (recorded)"
+    )]
+    Expired {
+        location: String,
+        valid_until: Timestamp,
+        now: Timestamp,
+    },
+    #[error(
+        "{location}: Date {date} is older than the stored generation's {stored}; refusing a rollback. Pass --allow-downgrade to accept it (recorded)"
+    )]
+    Downgrade {
+        location: String,
+        date: Timestamp,
+        stored: Timestamp,
+    },
+    #[error("{location}: the signed Release does not list {path}; cannot verify it")]
+    NotListed { location: String, path: String },
+    #[error("{location}: size {actual} does not match the signed {expected} bytes")]
+    SizeMismatch {
+        location: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{location}: SHA256 {actual} does not match the signed {expected}")]
+    HashMismatch {
+        location: String,
+        expected: Sha256Digest,
+        actual: Sha256Digest,
+    },
+    #[error("{location}: {source}")]
+    Decompress {
+        location: String,
+        #[source]
+        source: decompress::DecompressError,
+    },
+    #[error("{location}: pdiff: {message}")]
+    Pdiff { location: String, message: String },
+    #[error("{location}: none of the listed variants of {path} could be fetched: {last}")]
+    NoVariant {
+        location: String,
+        path: String,
+        last: Box<MirrorError>,
+    },
+}
+
+/// Policy knobs for release verification.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReleasePolicy {
+    /// Accept a Release whose Valid-Until is in the past.
+    pub allow_expired: bool,
+    /// Accept a Release whose Date is older than the stored one.
+    pub allow_downgrade: bool,
+}
+
+/// A signature-checked, parsed InRelease.
+#[derive(Debug, Clone)]
+pub struct VerifiedRelease {
+    /// The exact InRelease bytes (kept so auditors can re-verify offline).
+    pub inrelease: Vec<u8>,
+    pub inrelease_sha256: Sha256Digest,
+    pub release: Release,
+    pub signers: Vec<Signer>,
+    /// True when Valid-Until had passed and policy allowed it anyway.
+    pub accepted_expired: bool,
+    /// True when Date went backwards and policy allowed it anyway.
+    pub accepted_downgrade: bool,
+}
+
+/// The path of a suite's directory in a mirror: `dists/<suite>`.
+pub fn suite_dir(suite: &str) -> String {
+    format!("dists/{suite}")
+}
+
+/// Fetches `dists/<suite>/InRelease` raw, without verifying it. Used to
+/// detect "nothing changed" by hash before paying for verification.
+pub fn fetch_inrelease(source: &MirrorSource, suite: &str) -> Result<Vec<u8>, MirrorError> {
+    Ok(source.fetch(
+        &format!("{}/InRelease", suite_dir(suite)),
+        MAX_INRELEASE_BYTES,
+    )?)
+}
+
+/// Verifies InRelease bytes: signature, Valid-Until against `now`, and Date
+/// against the previously stored Date.
+pub fn verify_release(
+    location: &str,
+    inrelease: Vec<u8>,
+    keyring: &Keyring,
+    now: Timestamp,
+    previous_date: Option<Timestamp>,
+    policy: ReleasePolicy,
+) -> Result<VerifiedRelease, MirrorError> {
+    let verified = openpgp::verify_inline(keyring, &inrelease, now).map_err(|source| {
+        MirrorError::Signature {
+            location: location.to_string(),
+            source,
+        }
+    })?;
+    let release = Release::parse(&verified.payload).map_err(|source| MirrorError::Release {
+        location: location.to_string(),
+        source,
+    })?;
+    let mut accepted_expired = false;
+    if let Some(valid_until) = release.valid_until
+        && valid_until < now
+    {
+        if !policy.allow_expired {
+            return Err(MirrorError::Expired {
+                location: location.to_string(),
+                valid_until,
+                now,
+            });
+        }
+        accepted_expired = true;
+    }
+    let mut accepted_downgrade = false;
+    if let (Some(date), Some(stored)) = (release.date, previous_date)
+        && date < stored
+    {
+        if !policy.allow_downgrade {
+            return Err(MirrorError::Downgrade {
+                location: location.to_string(),
+                date,
+                stored,
+            });
+        }
+        accepted_downgrade = true;
+    }
+    let inrelease_sha256 = Sha256Digest::of(&inrelease);
+    Ok(VerifiedRelease {
+        inrelease,
+        inrelease_sha256,
+        release,
+        signers: verified.signers,
+        accepted_expired,
+        accepted_downgrade,
+    })
+}
+
+/// How an index file's bytes were obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchMethod {
+    /// The whole file, in this compression (`by_hash` when fetched by its hash name).
+    Full {
+        compression: Compression,
+        by_hash: bool,
+    },
+    /// `patches` pdiff patches applied to the previous content.
+    Pdiff { patches: usize },
+}
+
+/// A verified, decompressed index file.
+#[derive(Debug, Clone)]
+pub struct FetchedIndex {
+    /// The uncompressed content; its SHA-256 matched the signed list.
+    pub content: Vec<u8>,
+    /// SHA-256 and size of the uncompressed content.
+    pub sha256: Sha256Digest,
+    pub size: u64,
+    /// The exact verified file as fetched when it was fetched whole (e.g. the
+    /// original .xz) together with the Release path it verifies against.
+    pub original: Option<(String, Vec<u8>)>,
+    pub method: FetchMethod,
+    /// Bytes transferred from the mirror.
+    pub bytes_read: u64,
+}
+
+/// What the caller already has of an index, for pdiff.
+pub struct PreviousIndex<'a> {
+    pub sha256: Sha256Digest,
+    pub content: &'a [u8],
+}
+
+/// Fetches the index `path` (e.g. `main/binary-amd64/Packages`, without
+/// compression suffix) of a verified suite.
+///
+/// The uncompressed entry's hash decides identity. When a Packages.diff/Index
+/// is listed and `previous` is given, a patch chain is tried first (apt's
+/// FileLimit/SizeLimit rules decide); otherwise, or when patching fails, the
+/// best listed compression is fetched whole, by hash name first when the
+/// Release says `Acquire-By-Hash: yes`.
+pub fn fetch_index(
+    source: &MirrorSource,
+    suite: &str,
+    release: &VerifiedRelease,
+    path: &str,
+    previous: Option<PreviousIndex<'_>>,
+    limits: PdiffLimits,
+) -> Result<FetchedIndex, MirrorError> {
+    let dir = suite_dir(suite);
+    let location = source.describe(&format!("{dir}/{path}"));
+    let target = release.release.file(path).cloned();
+    let variants = listed_variants(&release.release, path);
+    if variants.is_empty() && target.is_none() {
+        return Err(MirrorError::NotListed {
+            location,
+            path: path.to_string(),
+        });
+    }
+    let full_size = variants.first().map_or(0, |(_, e)| e.size);
+    if let (Some(previous), Some(target)) = (previous.as_ref(), target.as_ref())
+        && let Some(diff_index) = release.release.file(&format!("{path}.diff/Index"))
+    {
+        match fetch_by_pdiff(
+            source, &dir, release, path, diff_index, previous, target, full_size, limits,
+        ) {
+            Ok(Some(fetched)) => return Ok(fetched),
+            Ok(None) => {}
+            // A broken chain or bad patch falls back to the full file; the
+            // full file is verified independently.
+            Err(_) => {}
+        }
+    }
+    let mut last: Option<MirrorError> = None;
+    for (compression, entry) in &variants {
+        match fetch_verified(source, &dir, &release.release, entry) {
+            Ok((bytes, by_hash)) => {
+                let limit = target.as_ref().map_or(u64::MAX / 2, |t| t.size);
+                let content =
+                    decompress::decompress(&bytes, *compression, limit).map_err(|source_err| {
+                        MirrorError::Decompress {
+                            location: source.describe(&format!("{dir}/{}", entry.path)),
+                            source: source_err,
+                        }
+                    })?;
+                let sha256 = Sha256Digest::of(&content);
+                let size = content.len() as u64;
+                if let Some(t) = &target {
+                    check_entry(&location, t, size, sha256)?;
+                }
+                let bytes_read = bytes.len() as u64;
+                return Ok(FetchedIndex {
+                    content,
+                    sha256,
+                    size,
+                    original: Some((entry.path.clone(), bytes)),
+                    method: FetchMethod::Full {
+                        compression: *compression,
+                        by_hash,
+                    },
+                    bytes_read,
+                });
+            }
+            Err(MirrorError::Source(SourceError::NotFound { .. })) => {}
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(MirrorError::NoVariant {
+        location,
+        path: path.to_string(),
+        last: Box::new(last.unwrap_or(MirrorError::Source(SourceError::NotFound {
+            location: source.describe(&format!("{dir}/{path}.*")),
+        }))),
+    })
+}
+
+/// The compressed (and plain) variants of `path` the Release lists, best first.
+fn listed_variants(release: &Release, path: &str) -> Vec<(Compression, IndexFileEntry)> {
+    Compression::preference_order()
+        .iter()
+        .filter_map(|c| {
+            let name = format!("{path}{}", c.extension());
+            release.file(&name).map(|e| (*c, e.clone()))
+        })
+        .collect()
+}
+
+fn check_entry(
+    location: &str,
+    entry: &IndexFileEntry,
+    size: u64,
+    sha256: Sha256Digest,
+) -> Result<(), MirrorError> {
+    if size != entry.size {
+        return Err(MirrorError::SizeMismatch {
+            location: location.to_string(),
+            expected: entry.size,
+            actual: size,
+        });
+    }
+    if sha256 != entry.sha256 {
+        return Err(MirrorError::HashMismatch {
+            location: location.to_string(),
+            expected: entry.sha256,
+            actual: sha256,
+        });
+    }
+    Ok(())
+}
+
+/// Fetches one listed file and checks its size and hash. Tries the by-hash
+/// name first when the Release allows it. Returns the bytes and whether the
+/// by-hash name served them.
+fn fetch_verified(
+    source: &MirrorSource,
+    dir: &str,
+    release: &Release,
+    entry: &IndexFileEntry,
+) -> Result<(Vec<u8>, bool), MirrorError> {
+    let canonical = format!("{dir}/{}", entry.path);
+    if release.acquire_by_hash {
+        let parent = entry.path.rsplit_once('/').map_or("", |(p, _)| p);
+        let by_hash = if parent.is_empty() {
+            format!("{dir}/by-hash/SHA256/{}", entry.sha256)
+        } else {
+            format!("{dir}/{parent}/by-hash/SHA256/{}", entry.sha256)
+        };
+        if let Ok(bytes) = source.fetch(&by_hash, entry.size) {
+            let location = source.describe(&by_hash);
+            check_entry(
+                &location,
+                entry,
+                bytes.len() as u64,
+                Sha256Digest::of(&bytes),
+            )?;
+            return Ok((bytes, true));
+        }
+    }
+    let bytes = source.fetch(&canonical, entry.size)?;
+    check_entry(
+        &source.describe(&canonical),
+        entry,
+        bytes.len() as u64,
+        Sha256Digest::of(&bytes),
+    )?;
+    Ok((bytes, false))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_by_pdiff(
+    source: &MirrorSource,
+    dir: &str,
+    release: &VerifiedRelease,
+    path: &str,
+    diff_index_entry: &IndexFileEntry,
+    previous: &PreviousIndex<'_>,
+    target: &IndexFileEntry,
+    full_size: u64,
+    limits: PdiffLimits,
+) -> Result<Option<FetchedIndex>, MirrorError> {
+    let location = source.describe(&format!("{dir}/{path}.diff/Index"));
+    let pdiff_err = |message: String| MirrorError::Pdiff {
+        location: location.clone(),
+        message,
+    };
+    if diff_index_entry.size > MAX_PDIFF_INDEX_BYTES {
+        return Err(pdiff_err("Index too large".into()));
+    }
+    let (index_bytes, _) = fetch_verified(source, dir, &release.release, diff_index_entry)?;
+    let index = PdiffIndex::parse(&index_bytes).map_err(|e| pdiff_err(e.to_string()))?;
+    if index.current.0 != target.sha256 {
+        return Err(pdiff_err(
+            "SHA256-Current does not match the signed Release".into(),
+        ));
+    }
+    let steps = match pdiff::plan(&index, previous.sha256, full_size, limits) {
+        PdiffPlan::UpToDate => {
+            return Ok(Some(FetchedIndex {
+                content: previous.content.to_vec(),
+                sha256: previous.sha256,
+                size: previous.content.len() as u64,
+                original: None,
+                method: FetchMethod::Pdiff { patches: 0 },
+                bytes_read: index_bytes.len() as u64,
+            }));
+        }
+        PdiffPlan::FullDownload { .. } => return Ok(None),
+        PdiffPlan::Patches(steps) => steps,
+    };
+    let patch_dir = format!("{path}.diff");
+    let mut content = previous.content.to_vec();
+    let mut bytes_read = index_bytes.len() as u64;
+    for step in &steps {
+        let rel = format!("{dir}/{patch_dir}/{}", step.download.name);
+        let gz = source.fetch(&rel, step.download.size)?;
+        bytes_read += gz.len() as u64;
+        let got = Sha256Digest::of(&gz);
+        if got != step.download.sha256 || gz.len() as u64 != step.download.size {
+            return Err(MirrorError::HashMismatch {
+                location: source.describe(&rel),
+                expected: step.download.sha256,
+                actual: got,
+            });
+        }
+        let patch = decompress::decompress(&gz, Compression::Gzip, step.result.size).map_err(
+            |source_err| MirrorError::Decompress {
+                location: source.describe(&rel),
+                source: source_err,
+            },
+        )?;
+        let got = Sha256Digest::of(&patch);
+        if got != step.result.sha256 {
+            return Err(MirrorError::HashMismatch {
+                location: format!("{} (uncompressed)", source.describe(&rel)),
+                expected: step.result.sha256,
+                actual: got,
+            });
+        }
+        content = pdiff::apply_ed(&content, &patch).map_err(|e| pdiff_err(e.to_string()))?;
+    }
+    let sha256 = Sha256Digest::of(&content);
+    let size = content.len() as u64;
+    check_entry(
+        &format!(
+            "{} (after {} patches)",
+            source.describe(&format!("{dir}/{path}")),
+            steps.len()
+        ),
+        target,
+        size,
+        sha256,
+    )?;
+    Ok(Some(FetchedIndex {
+        content,
+        sha256,
+        size,
+        original: None,
+        method: FetchMethod::Pdiff {
+            patches: steps.len(),
+        },
+        bytes_read,
+    }))
+}

@@ -1,0 +1,463 @@
+//! The store: one redb file that is debfleet's single source of truth, plus
+//! the compiled candidate tables derived from it.
+//!
+//! See `docs/design.md` ("The store") for the table layout. In short:
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | name | schema version, counters |
+//! | `suites` | `archive/suite` | [`SuiteState`] (JSON) |
+//! | `generations` | generation id | [`Generation`] (JSON) |
+//! | `indexes` | `archive/suite/component/arch` | [`IndexState`] (JSON) |
+//! | `blobs` | SHA-256 of the stored bytes | content-addressed raw files |
+//! | `packages` | (index id, package, version, arch) | the package stanza |
+//! | `versions_seen` | (package, version, index key) | (first generation, gone generation) |
+//! | `suite_checked` | `archive/suite` | unix time of the last sync that confirmed it |
+//!
+//! Writers open the database in redb's `SingleWriter` mode, so any number of
+//! readers (check, audit) keep working during a sync; a second writer gets a
+//! clear error naming the holder.
+
+pub mod blob;
+pub mod records;
+pub mod reverify;
+pub mod sync;
+pub mod table;
+
+use redb::{
+    MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use records::{Generation, GenerationIndex, IndexState, SuiteState};
+
+/// Schema version written into `meta`; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const SUITES: TableDefinition<&str, &[u8]> = TableDefinition::new("suites");
+pub(crate) const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generations");
+pub(crate) const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
+pub(crate) const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+pub(crate) const PACKAGES: TableDefinition<(u32, &str, &str, &str), &[u8]> =
+    TableDefinition::new("packages");
+pub(crate) const VERSIONS_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> =
+    TableDefinition::new("versions_seen");
+/// `archive/suite` -> unix time of the last sync that confirmed it.
+pub(crate) const SUITE_CHECKED: TableDefinition<&str, i64> = TableDefinition::new("suite_checked");
+/// Source package name -> binary names, for security matching.
+#[allow(dead_code)]
+pub(crate) const SOURCES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("sources");
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "{path}: no state store yet. Run `debfleet sync` first (or pass --state to point at an existing one)"
+    )]
+    Missing { path: PathBuf },
+    #[error(
+        "{path}: another debfleet process is writing to the store ({holder}). Wait for it, or pass --wait"
+    )]
+    Busy { path: PathBuf, holder: String },
+    #[error("{path}: {message}")]
+    Database { path: PathBuf, message: String },
+    #[error(
+        "{path}: store schema version {found} is not supported by this debfleet (expects {expected})"
+    )]
+    Schema {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    #[error("{path}: corrupt record {what}: {message}")]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+/// How to open the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; many readers may run alongside one writer.
+    Read,
+    /// The single writer. With `wait`, blocks until the current writer is done.
+    Write { wait: bool },
+}
+
+/// An open store.
+pub struct Store {
+    path: PathBuf,
+    db: Db,
+    _holder: Option<HolderFile>,
+}
+
+enum Db {
+    Write(redb::Database),
+    Read(redb::ReadOnlyDatabase),
+}
+
+/// Records who holds the write lock, so a second writer can be told.
+struct HolderFile(PathBuf);
+
+impl Drop for HolderFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn holder_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".writer");
+    PathBuf::from(p)
+}
+
+impl Store {
+    /// Opens (and for writers, creates) the store at `path`.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        let db_err = |e: &dyn std::fmt::Display| StoreError::Database {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let mut builder = redb::Builder::new();
+        builder.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+        match mode {
+            OpenMode::Read => {
+                if !path.exists() {
+                    return Err(StoreError::Missing {
+                        path: path.to_path_buf(),
+                    });
+                }
+                let db = builder.open_read_only(path).map_err(|e| db_err(&e))?;
+                let store = Store {
+                    path: path.to_path_buf(),
+                    db: Db::Read(db),
+                    _holder: None,
+                };
+                store.check_schema()?;
+                Ok(store)
+            }
+            OpenMode::Write { wait } => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Io {
+                        path: parent.to_path_buf(),
+                        message: e.to_string(),
+                    })?;
+                }
+                let db = loop {
+                    match builder.create(path) {
+                        Ok(db) => break db,
+                        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                            if !wait {
+                                let holder = std::fs::read_to_string(holder_path(path))
+                                    .map(|s| s.trim().to_string())
+                                    .unwrap_or_else(|_| "holder unknown".into());
+                                return Err(StoreError::Busy {
+                                    path: path.to_path_buf(),
+                                    holder,
+                                });
+                            }
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        Err(e) => return Err(db_err(&e)),
+                    }
+                };
+                let holder = holder_path(path);
+                let _ = std::fs::write(
+                    &holder,
+                    format!(
+                        "pid {} ({}), since {}",
+                        std::process::id(),
+                        std::env::args().collect::<Vec<_>>().join(" "),
+                        jiff::Timestamp::now()
+                    ),
+                );
+                let store = Store {
+                    path: path.to_path_buf(),
+                    db: Db::Write(db),
+                    _holder: Some(HolderFile(holder)),
+                };
+                store.init_schema()?;
+                Ok(store)
+            }
+        }
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory beside the store that holds derived caches.
+    pub fn cache_dir(&self) -> PathBuf {
+        let mut dir = self.path.as_os_str().to_owned();
+        dir.push(".d");
+        PathBuf::from(dir)
+    }
+
+    pub(crate) fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(&self, what: impl Into<String>, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.into(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Begins a read transaction (a consistent snapshot).
+    pub fn read(&self) -> Result<ReadTransaction, StoreError> {
+        match &self.db {
+            Db::Write(db) => db.begin_read(),
+            Db::Read(db) => db.begin_read(),
+        }
+        .map_err(|e| self.err(e))
+    }
+
+    pub(crate) fn writer(&self) -> Result<&redb::Database, StoreError> {
+        match &self.db {
+            Db::Write(db) => Ok(db),
+            Db::Read(_) => Err(self.err("store opened read-only")),
+        }
+    }
+
+    fn init_schema(&self) -> Result<(), StoreError> {
+        let db = self.writer()?;
+        let txn = db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+            let found = meta
+                .get("schema")
+                .map_err(|e| self.err(e))?
+                .map(|v| decode_u64(v.value()));
+            match found {
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(v) => {
+                    return Err(StoreError::Schema {
+                        path: self.path.clone(),
+                        found: v,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+            txn.open_table(SUITES).map_err(|e| self.err(e))?;
+            txn.open_table(GENERATIONS).map_err(|e| self.err(e))?;
+            txn.open_table(INDEXES).map_err(|e| self.err(e))?;
+            txn.open_table(BLOBS).map_err(|e| self.err(e))?;
+            txn.open_table(PACKAGES).map_err(|e| self.err(e))?;
+            txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
+            txn.open_table(SUITE_CHECKED).map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let txn = self.read()?;
+        let meta = txn.open_table(META).map_err(|e| self.err(e))?;
+        let found = meta
+            .get("schema")
+            .map_err(|e| self.err(e))?
+            .map(|v| decode_u64(v.value()))
+            .unwrap_or(0);
+        if found != SCHEMA_VERSION {
+            return Err(StoreError::Schema {
+                path: self.path.clone(),
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        Ok(())
+    }
+
+    /// All suite states, keyed `archive/suite`.
+    pub fn suites(&self) -> Result<Vec<SuiteState>, StoreError> {
+        let txn = self.read()?;
+        self.suites_in(&txn)
+    }
+
+    pub fn suites_in(&self, txn: &ReadTransaction) -> Result<Vec<SuiteState>, StoreError> {
+        let table = txn.open_table(SUITES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| self.corrupt(k.value(), e))?);
+        }
+        Ok(out)
+    }
+
+    /// One suite's state.
+    pub fn suite(&self, key: &str) -> Result<Option<SuiteState>, StoreError> {
+        let txn = self.read()?;
+        self.suite_in(&txn, key)
+    }
+
+    pub fn suite_in(
+        &self,
+        txn: &ReadTransaction,
+        key: &str,
+    ) -> Result<Option<SuiteState>, StoreError> {
+        let table = txn.open_table(SUITES).map_err(|e| self.err(e))?;
+        match table.get(key).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                serde_json::from_slice(v.value()).map_err(|e| self.corrupt(key, e))?,
+            )),
+        }
+    }
+
+    /// When a sync last confirmed suite `key` (fetched and verified it, or
+    /// found it unchanged).
+    pub fn suite_checked_in(
+        &self,
+        txn: &ReadTransaction,
+        key: &str,
+    ) -> Result<Option<jiff::Timestamp>, StoreError> {
+        let table = txn.open_table(SUITE_CHECKED).map_err(|e| self.err(e))?;
+        Ok(table
+            .get(key)
+            .map_err(|e| self.err(e))?
+            .and_then(|v| jiff::Timestamp::from_second(v.value()).ok()))
+    }
+
+    /// One index's state.
+    pub(crate) fn index_in(
+        &self,
+        txn: &ReadTransaction,
+        key: &str,
+    ) -> Result<Option<IndexState>, StoreError> {
+        let table = txn.open_table(INDEXES).map_err(|e| self.err(e))?;
+        match table.get(key).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                serde_json::from_slice(v.value()).map_err(|e| self.corrupt(key, e))?,
+            )),
+        }
+    }
+
+    /// All generations, oldest first.
+    pub fn generations(&self) -> Result<Vec<Generation>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(GENERATIONS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| self.corrupt(format!("generation {}", k.value()), e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// One generation.
+    pub fn generation(&self, id: u64) -> Result<Option<Generation>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(GENERATIONS).map_err(|e| self.err(e))?;
+        match table.get(id).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => {
+                Ok(Some(serde_json::from_slice(v.value()).map_err(|e| {
+                    self.corrupt(format!("generation {id}"), e)
+                })?))
+            }
+        }
+    }
+
+    /// Reads a blob by its hash.
+    pub fn blob(
+        &self,
+        sha256: &crate::deb::hash::Sha256Digest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(BLOBS).map_err(|e| self.err(e))?;
+        Ok(table
+            .get(sha256.0.as_slice())
+            .map_err(|e| self.err(e))?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Versions of `package` recorded for an index, with their stanzas.
+    pub fn package_versions(
+        &self,
+        index_key: &str,
+        package: &str,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let txn = self.read()?;
+        let Some(index) = self.index_in(&txn, index_key)? else {
+            return Ok(Vec::new());
+        };
+        let table = txn.open_table(PACKAGES).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        let range = table
+            .range((index.id, package, "", "")..(index.id, package, "\u{10ffff}", ""))
+            .map_err(|e| self.err(e))?;
+        for item in range {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let (_, _, version, arch) = k.value();
+            out.push((version.to_string(), arch.to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// First and last generation in which `package` `version` was present in
+    /// an index: (first seen, generation that removed it; None = still present).
+    pub fn version_seen(
+        &self,
+        package: &str,
+        version: &str,
+    ) -> Result<Vec<(String, u64, Option<u64>)>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        let range = table
+            .range((package, version, "")..=(package, version, "\u{10ffff}"))
+            .map_err(|e| self.err(e))?;
+        for item in range {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let (_, _, index) = k.value();
+            let (first, gone) = v.value();
+            out.push((index.to_string(), first, (gone != 0).then_some(gone)));
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the file to release free pages (after large imports).
+    /// Needs the write handle and no open transactions.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        match &mut self.db {
+            Db::Write(db) => db.compact().map_err(|e| StoreError::Database {
+                path,
+                message: e.to_string(),
+            }),
+            Db::Read(_) => Ok(false),
+        }
+    }
+
+    /// Store file size in bytes.
+    pub fn file_size(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+fn decode_u64(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(buf)
+}

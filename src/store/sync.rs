@@ -1,0 +1,773 @@
+//! `sync`: bring the indexes a fleet uses into the store, verified and
+//! incrementally.
+//!
+//! Per suite: fetch InRelease; if its hash equals the stored one and every
+//! wanted index is present, stop (one read, one hash). Otherwise verify it,
+//! and for each wanted index whose signed SHA-256 differs from the stored
+//! one, fetch it (pdiff or whole), verify it, parse it, and write only the
+//! added, removed and changed package records in one write transaction per
+//! suite. A suite that fails leaves its previous generation untouched; other
+//! suites go on. Fetching, decompression and parsing run in parallel across
+//! suites; writes are serial (one redb writer).
+
+use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
+use super::{
+    BLOBS, GENERATIONS, INDEXES, META, PACKAGES, SUITE_CHECKED, SUITES, Store, StoreError,
+    VERSIONS_SEEN, blob,
+};
+use crate::deb::hash::Sha256Digest;
+use crate::deb::openpgp::Keyring;
+use crate::deb::package;
+use crate::deb::pdiff::PdiffLimits;
+use crate::mirror::{
+    self, FetchMethod, FetchedIndex, MirrorError, MirrorSource, PreviousIndex, ReleasePolicy,
+    VerifiedRelease,
+};
+use jiff::Timestamp;
+use rayon::prelude::*;
+use redb::{ReadableTable, WriteTransaction};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// One suite to sync, with where it comes from and which indexes are wanted.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    pub archive: String,
+    pub source: MirrorSource,
+    pub keyring: PathBuf,
+    pub suite: String,
+    pub components: Vec<String>,
+    pub architectures: Vec<String>,
+}
+
+impl SyncTarget {
+    /// `archive/suite`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.archive, self.suite)
+    }
+}
+
+/// Options for a sync run.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub now: Timestamp,
+    pub policy: ReleasePolicy,
+    pub pdiff: PdiffLimits,
+}
+
+/// What happened to one suite.
+#[derive(Debug, Clone)]
+pub enum SuiteOutcome {
+    /// InRelease and indexes unchanged; nothing written.
+    Unchanged { generation: u64 },
+    /// A new generation was written.
+    Updated(SuiteSummary),
+    /// The mirror has no InRelease for a suite never synced before (e.g.
+    /// an end-of-life release removed from the mirror). Not a failure:
+    /// images on such a base are reported by `check`.
+    NotMirrored { error: String },
+    /// Aborted; the previous generation (if any) stays in force.
+    Failed { error: String },
+}
+
+/// Counts for a new generation.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteSummary {
+    pub generation: u64,
+    pub packages: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub bytes_read: u64,
+    pub elapsed: Duration,
+    pub methods: Vec<String>,
+    pub accepted_expired: bool,
+    pub accepted_downgrade: bool,
+}
+
+/// The result of a sync run, one entry per target in input order.
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    pub suites: Vec<(String, SuiteOutcome)>,
+}
+
+impl SyncReport {
+    /// True when any suite failed.
+    pub fn has_failures(&self) -> bool {
+        self.suites
+            .iter()
+            .any(|(_, o)| matches!(o, SuiteOutcome::Failed { .. }))
+    }
+}
+
+/// Progress notifications, for a progress bar.
+pub trait SyncProgress: Sync {
+    fn suite_started(&self, _key: &str) {}
+    fn suite_finished(&self, _key: &str, _outcome: &SuiteOutcome) {}
+}
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl SyncProgress for NoProgress {}
+
+/// A wanted index of a suite.
+#[derive(Debug, Clone)]
+struct WantedIndex {
+    key: String,
+    path: String,
+    arch: String,
+}
+
+/// Everything fetched and parsed for one suite, ready to be written.
+struct PreparedSuite {
+    release: VerifiedRelease,
+    indexes: Vec<PreparedIndex>,
+    started: Instant,
+}
+
+struct PreparedIndex {
+    wanted: WantedIndex,
+    /// None = the stored index is current.
+    fetched: Option<ParsedIndex>,
+}
+
+struct ParsedIndex {
+    fetched: FetchedIndex,
+    /// (package, version, arch) -> stripped stanza, sorted, deduplicated.
+    records: BTreeMap<(String, String, String), Vec<u8>>,
+}
+
+enum Prepared {
+    NotMirrored(String),
+    Unchanged(u64),
+    Changed(Box<PreparedSuite>),
+}
+
+/// Syncs `targets` into `store`.
+pub fn sync(
+    store: &Store,
+    targets: &[SyncTarget],
+    options: &SyncOptions,
+    progress: &dyn SyncProgress,
+) -> Result<SyncReport, StoreError> {
+    store.writer()?;
+    // Load each keyring once.
+    let mut keyrings: HashMap<PathBuf, Result<Keyring, String>> = HashMap::new();
+    for t in targets {
+        keyrings.entry(t.keyring.clone()).or_insert_with(|| {
+            Keyring::from_file(&t.keyring)
+                .map_err(|e| format!("keyring {}: {e}", t.keyring.display()))
+        });
+    }
+    let prepared: Vec<Result<Prepared, String>> = targets
+        .par_iter()
+        .map(|t| {
+            progress.suite_started(&t.key());
+            let keyring = keyrings
+                .get(&t.keyring)
+                .ok_or_else(|| "keyring not loaded".to_string())?
+                .as_ref()
+                .map_err(Clone::clone)?;
+            prepare_suite(store, t, keyring, options).map_err(|e| e.to_string())
+        })
+        .collect();
+    let mut report = SyncReport { suites: Vec::new() };
+    for (target, prepared) in targets.iter().zip(prepared) {
+        let outcome = match prepared {
+            Err(error) => SuiteOutcome::Failed { error },
+            Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
+            Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
+            Ok(Prepared::Changed(p)) => match write_suite(store, target, *p, options) {
+                Ok(summary) => SuiteOutcome::Updated(summary),
+                Err(e) => SuiteOutcome::Failed {
+                    error: e.to_string(),
+                },
+            },
+        };
+        progress.suite_finished(&target.key(), &outcome);
+        report.suites.push((target.key(), outcome));
+    }
+    record_checked(store, &report, options.now)?;
+    Ok(report)
+}
+
+/// Records when each suite was last confirmed, for data-age reporting.
+fn record_checked(store: &Store, report: &SyncReport, now: Timestamp) -> Result<(), StoreError> {
+    let db = store.writer()?;
+    let txn = db.begin_write().map_err(|e| store.err(e))?;
+    {
+        let mut table = txn.open_table(SUITE_CHECKED).map_err(|e| store.err(e))?;
+        for (key, outcome) in &report.suites {
+            if matches!(
+                outcome,
+                SuiteOutcome::Unchanged { .. } | SuiteOutcome::Updated(_)
+            ) {
+                table
+                    .insert(key.as_str(), now.as_second())
+                    .map_err(|e| store.err(e))?;
+            }
+        }
+    }
+    txn.commit().map_err(|e| store.err(e))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PrepareError {
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn wanted_indexes(target: &SyncTarget, release: Option<&VerifiedRelease>) -> Vec<WantedIndex> {
+    let mut out = Vec::new();
+    for component in &target.components {
+        for arch in &target.architectures {
+            out.push(WantedIndex {
+                key: format!("{}/{}/{component}/{arch}", target.archive, target.suite),
+                path: format!("{component}/binary-{arch}/Packages"),
+                arch: arch.clone(),
+            });
+        }
+        // Architecture: all lives in binary-all only when the Release does
+        // not say the arch-specific indexes already carry it (apt's rule).
+        if let Some(r) = release {
+            let r = &r.release;
+            let all_separate = r.architectures.iter().any(|a| a == "all")
+                && r.no_support_for_architecture_all.as_deref() != Some("Packages");
+            if all_separate {
+                out.push(WantedIndex {
+                    key: format!("{}/{}/{component}/all", target.archive, target.suite),
+                    path: format!("{component}/binary-all/Packages"),
+                    arch: "all".into(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn prepare_suite(
+    store: &Store,
+    target: &SyncTarget,
+    keyring: &Keyring,
+    options: &SyncOptions,
+) -> Result<Prepared, PrepareError> {
+    let started = Instant::now();
+    let txn = store.read()?;
+    let stored = store.suite_in(&txn, &target.key())?;
+    let inrelease = match mirror::fetch_inrelease(&target.source, &target.suite) {
+        Err(MirrorError::Source(e @ crate::mirror::SourceError::NotFound { .. }))
+            if stored.is_none() =>
+        {
+            return Ok(Prepared::NotMirrored(e.to_string()));
+        }
+        other => other?,
+    };
+    if let Some(stored) = &stored {
+        let sha = Sha256Digest::of(&inrelease).to_hex();
+        let wanted = wanted_indexes(target, None);
+        if stored.inrelease_sha256 == sha && wanted.iter().all(|w| stored.indexes.contains(&w.key))
+        {
+            // Unchanged bytes were verified when stored; only time moved.
+            let valid_until = stored
+                .valid_until
+                .as_deref()
+                .and_then(|v| v.parse::<Timestamp>().ok());
+            if let Some(valid_until) = valid_until
+                && valid_until < options.now
+                && !options.policy.allow_expired
+            {
+                return Err(MirrorError::Expired {
+                    location: target
+                        .source
+                        .describe(&format!("{}/InRelease", mirror::suite_dir(&target.suite))),
+                    valid_until,
+                    now: options.now,
+                }
+                .into());
+            }
+            return Ok(Prepared::Unchanged(stored.generation));
+        }
+    }
+    let previous_date = stored
+        .as_ref()
+        .and_then(|s| s.date.as_deref())
+        .and_then(|d| d.parse::<Timestamp>().ok());
+    let location = target
+        .source
+        .describe(&format!("{}/InRelease", mirror::suite_dir(&target.suite)));
+    let release = mirror::verify_release(
+        &location,
+        inrelease,
+        keyring,
+        options.now,
+        previous_date,
+        options.policy,
+    )?;
+    let mut indexes = Vec::new();
+    for wanted in wanted_indexes(target, Some(&release)) {
+        let current = store.index_in(&txn, &wanted.key)?;
+        let signed = release.release.file(&wanted.path).cloned().or_else(|| {
+            // Some suites list only compressed variants.
+            None
+        });
+        if let (Some(current), Some(signed)) = (&current, &signed)
+            && current.sha256 == signed.sha256.to_hex()
+        {
+            indexes.push(PreparedIndex {
+                wanted,
+                fetched: None,
+            });
+            continue;
+        }
+        // Previous content for pdiff, only when the Release offers pdiffs.
+        let previous_content = match &current {
+            Some(cur)
+                if release
+                    .release
+                    .file(&format!("{}.diff/Index", wanted.path))
+                    .is_some() =>
+            {
+                load_index_content(store, cur).ok()
+            }
+            _ => None,
+        };
+        let previous = match (&current, &previous_content) {
+            (Some(cur), Some(content)) => {
+                Sha256Digest::from_hex(&cur.sha256).map(|sha256| PreviousIndex {
+                    sha256,
+                    content: content.as_slice(),
+                })
+            }
+            _ => None,
+        };
+        let fetched = mirror::fetch_index(
+            &target.source,
+            &target.suite,
+            &release,
+            &wanted.path,
+            previous,
+            options.pdiff,
+        )?;
+        let records = parse_records(&fetched.content, &wanted.arch).map_err(|e| {
+            PrepareError::Other(format!(
+                "{}: {e}",
+                target.source.describe(&format!(
+                    "{}/{}",
+                    mirror::suite_dir(&target.suite),
+                    wanted.path
+                ))
+            ))
+        })?;
+        indexes.push(PreparedIndex {
+            wanted,
+            fetched: Some(ParsedIndex { fetched, records }),
+        });
+    }
+    Ok(Prepared::Changed(Box::new(PreparedSuite {
+        release,
+        indexes,
+        started,
+    })))
+}
+
+/// Decodes the stored content of an index (for pdiff).
+pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Vec<u8>, StoreError> {
+    let key = Sha256Digest::from_hex(&index.blob)
+        .ok_or_else(|| store.corrupt("index blob", "bad hash"))?;
+    let stored = store
+        .blob(&key)?
+        .ok_or_else(|| store.corrupt(format!("blob {}", index.blob), "missing"))?;
+    let raw = blob::decode(&stored, &key, u64::MAX / 2).map_err(|e| store.corrupt("blob", e))?;
+    if index.blob_path.ends_with("/Packages") {
+        return Ok(raw);
+    }
+    let compression = crate::deb::decompress::Compression::from_path(&index.blob_path);
+    crate::deb::decompress::decompress(&raw, compression, index.size)
+        .map_err(|e| store.corrupt("blob", e))
+}
+
+/// Parses a Packages file into stripped records keyed by (name, version, arch).
+fn parse_records(
+    content: &[u8],
+    index_arch: &str,
+) -> Result<BTreeMap<(String, String, String), Vec<u8>>, package::PackageError> {
+    let mut out = BTreeMap::new();
+    for pkg in package::packages(content) {
+        let pkg = pkg?;
+        // binary-amd64 carries amd64 and all; anything else is not for us.
+        if pkg.architecture != index_arch && pkg.architecture != "all" {
+            continue;
+        }
+        out.insert(
+            (
+                pkg.package.to_string(),
+                pkg.version.to_string(),
+                pkg.architecture.to_string(),
+            ),
+            strip_stanza(pkg.raw),
+        );
+    }
+    Ok(out)
+}
+
+/// The fields a stored package record keeps: what check, plan, pool,
+/// security matching and SBOMs use. Descriptions, tags, MD5 sums and
+/// homepages are dropped (they are in the generation's verified blob).
+const KEPT_FIELDS: &[&[u8]] = &[
+    b"Package",
+    b"Source",
+    b"Version",
+    b"Architecture",
+    b"Maintainer",
+    b"Installed-Size",
+    b"Pre-Depends",
+    b"Depends",
+    b"Recommends",
+    b"Breaks",
+    b"Conflicts",
+    b"Replaces",
+    b"Provides",
+    b"Essential",
+    b"Protected",
+    b"Multi-Arch",
+    b"Priority",
+    b"Section",
+    b"Filename",
+    b"Size",
+    b"SHA256",
+    b"Built-Using",
+];
+
+/// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines).
+pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 2);
+    let mut keeping = false;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            let name_end = memchr::memchr(b':', line).unwrap_or(0);
+            let name = &line[..name_end];
+            keeping = KEPT_FIELDS.iter().any(|k| name.eq_ignore_ascii_case(k));
+        }
+        if keeping {
+            out.extend_from_slice(line);
+        }
+    }
+    while out.last() == Some(&b'\n') {
+        out.pop();
+    }
+    out.push(b'\n');
+    out
+}
+
+fn next_counter(txn: &WriteTransaction, store: &Store, name: &str) -> Result<u64, StoreError> {
+    let mut meta = txn.open_table(META).map_err(|e| store.err(e))?;
+    let current = meta
+        .get(name)
+        .map_err(|e| store.err(e))?
+        .map(|v| super::decode_u64(v.value()))
+        .unwrap_or(0);
+    let next = current + 1;
+    meta.insert(name, next.to_le_bytes().as_slice())
+        .map_err(|e| store.err(e))?;
+    Ok(next)
+}
+
+fn put_blob(
+    txn: &WriteTransaction,
+    store: &Store,
+    data: &[u8],
+    compress: bool,
+) -> Result<Sha256Digest, StoreError> {
+    let key = Sha256Digest::of(data);
+    let mut blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
+    if blobs
+        .get(key.0.as_slice())
+        .map_err(|e| store.err(e))?
+        .is_none()
+    {
+        let encoded = blob::encode(data, compress);
+        blobs
+            .insert(key.0.as_slice(), encoded.as_slice())
+            .map_err(|e| store.err(e))?;
+    }
+    Ok(key)
+}
+
+fn method_name(m: &FetchMethod) -> String {
+    match m {
+        FetchMethod::Full {
+            compression,
+            by_hash,
+        } => format!(
+            "full:{}{}",
+            compression.extension().trim_start_matches('.'),
+            if *by_hash { ":by-hash" } else { "" }
+        ),
+        FetchMethod::Pdiff { patches } => format!("pdiff:{patches}"),
+    }
+}
+
+fn write_suite(
+    store: &Store,
+    target: &SyncTarget,
+    prepared: PreparedSuite,
+    options: &SyncOptions,
+) -> Result<SuiteSummary, StoreError> {
+    let db = store.writer()?;
+    let txn = db.begin_write().map_err(|e| store.err(e))?;
+    let generation = next_counter(&txn, store, "next_generation")?;
+    let previous = {
+        let suites = txn.open_table(SUITES).map_err(|e| store.err(e))?;
+        let prev = suites
+            .get(target.key().as_str())
+            .map_err(|e| store.err(e))?
+            .map(|v| serde_json::from_slice::<SuiteState>(v.value()));
+        match prev {
+            Some(Ok(s)) => Some(s.generation),
+            Some(Err(e)) => return Err(store.corrupt(target.key(), e)),
+            None => None,
+        }
+    };
+    let inrelease_key = put_blob(&txn, store, &prepared.release.inrelease, false)?;
+    let mut summary = SuiteSummary {
+        generation,
+        accepted_expired: prepared.release.accepted_expired,
+        accepted_downgrade: prepared.release.accepted_downgrade,
+        ..Default::default()
+    };
+    let mut gen_indexes = Vec::new();
+    for index in prepared.indexes {
+        let existing: Option<IndexState> = {
+            let table = txn.open_table(INDEXES).map_err(|e| store.err(e))?;
+            let v = table
+                .get(index.wanted.key.as_str())
+                .map_err(|e| store.err(e))?
+                .map(|v| serde_json::from_slice::<IndexState>(v.value()));
+            match v {
+                Some(Ok(s)) => Some(s),
+                Some(Err(e)) => return Err(store.corrupt(&index.wanted.key, e)),
+                None => None,
+            }
+        };
+        let Some(parsed) = index.fetched else {
+            // Unchanged index: carried over as is.
+            let Some(state) = existing else {
+                return Err(store.corrupt(&index.wanted.key, "index marked current but missing"));
+            };
+            summary.packages += state.packages;
+            summary.methods.push("unchanged".into());
+            gen_indexes.push(GenerationIndex {
+                key: index.wanted.key.clone(),
+                path: index.wanted.path.clone(),
+                sha256: state.sha256.clone(),
+                size: state.size,
+                blob: state.blob.clone(),
+                blob_path: state.blob_path.clone(),
+                method: "unchanged".into(),
+                packages: state.packages,
+                added: 0,
+                removed: 0,
+                changed: 0,
+                bytes_read: 0,
+            });
+            continue;
+        };
+        let id = match &existing {
+            Some(s) => s.id,
+            None => u32::try_from(next_counter(&txn, store, "next_index_id")?)
+                .map_err(|_| store.corrupt("next_index_id", "overflow"))?,
+        };
+        let (blob_key, blob_path) = match &parsed.fetched.original {
+            Some((path, bytes)) => (put_blob(&txn, store, bytes, false)?, path.clone()),
+            None => (
+                put_blob(&txn, store, &parsed.fetched.content, true)?,
+                index.wanted.path.clone(),
+            ),
+        };
+        let (added, removed, changed) = write_records(
+            &txn,
+            store,
+            id,
+            &index.wanted.key,
+            generation,
+            &parsed.records,
+        )?;
+        let total = parsed.records.len() as u64;
+        let method = method_name(&parsed.fetched.method);
+        summary.packages += total;
+        summary.added += added;
+        summary.removed += removed;
+        summary.changed += changed;
+        summary.bytes_read += parsed.fetched.bytes_read;
+        summary.methods.push(method.clone());
+        let state = IndexState {
+            id,
+            sha256: parsed.fetched.sha256.to_hex(),
+            size: parsed.fetched.size,
+            generation,
+            packages: total,
+            blob: blob_key.to_hex(),
+            blob_path: blob_path.clone(),
+        };
+        {
+            let mut table = txn.open_table(INDEXES).map_err(|e| store.err(e))?;
+            let json = serde_json::to_vec(&state).map_err(|e| store.err(e))?;
+            table
+                .insert(index.wanted.key.as_str(), json.as_slice())
+                .map_err(|e| store.err(e))?;
+        }
+        gen_indexes.push(GenerationIndex {
+            key: index.wanted.key.clone(),
+            path: index.wanted.path.clone(),
+            sha256: state.sha256,
+            size: state.size,
+            blob: state.blob,
+            blob_path,
+            method,
+            packages: total,
+            added,
+            removed,
+            changed,
+            bytes_read: parsed.fetched.bytes_read,
+        });
+    }
+    let r = &prepared.release.release;
+    let fmt_ts = |t: Option<Timestamp>| t.map(|t| t.to_string());
+    let gen_record = Generation {
+        id: generation,
+        archive: target.archive.clone(),
+        suite: target.suite.clone(),
+        previous,
+        fetched_at: options.now.to_string(),
+        inrelease_sha256: inrelease_key.to_hex(),
+        signers: prepared
+            .release
+            .signers
+            .iter()
+            .map(|s| SignerRecord {
+                fingerprint: s.fingerprint.clone(),
+                signing_key: s.signing_key.clone(),
+                user_id: s.user_id.clone(),
+            })
+            .collect(),
+        date: fmt_ts(r.date),
+        valid_until: fmt_ts(r.valid_until),
+        accepted_expired: prepared.release.accepted_expired,
+        accepted_downgrade: prepared.release.accepted_downgrade,
+        indexes: gen_indexes,
+    };
+    let suite_state = SuiteState {
+        archive: target.archive.clone(),
+        suite: target.suite.clone(),
+        generation,
+        inrelease_sha256: inrelease_key.to_hex(),
+        date: fmt_ts(r.date),
+        valid_until: fmt_ts(r.valid_until),
+        codename: r.codename.clone(),
+        origin: r.origin.clone(),
+        label: r.label.clone(),
+        not_automatic: r.not_automatic,
+        but_automatic_upgrades: r.but_automatic_upgrades,
+        indexes: gen_record.indexes.iter().map(|i| i.key.clone()).collect(),
+    };
+    {
+        let mut gens = txn.open_table(GENERATIONS).map_err(|e| store.err(e))?;
+        let json = serde_json::to_vec(&gen_record).map_err(|e| store.err(e))?;
+        gens.insert(generation, json.as_slice())
+            .map_err(|e| store.err(e))?;
+        let mut suites = txn.open_table(SUITES).map_err(|e| store.err(e))?;
+        let json = serde_json::to_vec(&suite_state).map_err(|e| store.err(e))?;
+        suites
+            .insert(target.key().as_str(), json.as_slice())
+            .map_err(|e| store.err(e))?;
+    }
+    txn.commit().map_err(|e| store.err(e))?;
+    summary.elapsed = prepared.started.elapsed();
+    Ok(summary)
+}
+
+/// Writes the record-level delta of one index. Returns (added, removed, changed).
+fn write_records(
+    txn: &WriteTransaction,
+    store: &Store,
+    id: u32,
+    index_key: &str,
+    generation: u64,
+    records: &BTreeMap<(String, String, String), Vec<u8>>,
+) -> Result<(u64, u64, u64), StoreError> {
+    let mut table = txn.open_table(PACKAGES).map_err(|e| store.err(e))?;
+    let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
+    // Old records of this index, as (key -> stanza hash).
+    let mut old: BTreeMap<(String, String, String), Sha256Digest> = BTreeMap::new();
+    {
+        let range = table
+            .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
+            .map_err(|e| store.err(e))?;
+        for item in range {
+            let (k, v) = item.map_err(|e| store.err(e))?;
+            let (_, name, version, arch) = k.value();
+            old.insert(
+                (name.to_string(), version.to_string(), arch.to_string()),
+                Sha256Digest::of(v.value()),
+            );
+        }
+    }
+    let (mut added, mut removed, mut changed) = (0, 0, 0);
+    for (key, stanza) in records {
+        let (name, version, arch) = key;
+        match old.remove(key) {
+            Some(h) if h == Sha256Digest::of(stanza) => continue,
+            Some(_) => changed += 1,
+            None => {
+                added += 1;
+                let first = seen
+                    .get((name.as_str(), version.as_str(), index_key))
+                    .map_err(|e| store.err(e))?
+                    .map(|v| v.value().0)
+                    .unwrap_or(generation);
+                seen.insert((name.as_str(), version.as_str(), index_key), (first, 0))
+                    .map_err(|e| store.err(e))?;
+            }
+        }
+        table
+            .insert(
+                (id, name.as_str(), version.as_str(), arch.as_str()),
+                stanza.as_slice(),
+            )
+            .map_err(|e| store.err(e))?;
+    }
+    for (name, version, arch) in old.keys() {
+        removed += 1;
+        table
+            .remove((id, name.as_str(), version.as_str(), arch.as_str()))
+            .map_err(|e| store.err(e))?;
+        let first = seen
+            .get((name.as_str(), version.as_str(), index_key))
+            .map_err(|e| store.err(e))?
+            .map(|v| v.value().0)
+            .unwrap_or(generation);
+        seen.insert(
+            (name.as_str(), version.as_str(), index_key),
+            (first, generation),
+        )
+        .map_err(|e| store.err(e))?;
+    }
+    Ok((added, removed, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_drops_descriptions_and_tags() {
+        let raw = b"Package: a\nVersion: 1\nDescription: short\n long\n .\n more\nTag: x,\n y\nDepends: b\nMD5sum: 00\n";
+        assert_eq!(strip_stanza(raw), b"Package: a\nVersion: 1\nDepends: b\n");
+    }
+}
