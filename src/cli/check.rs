@@ -4,7 +4,6 @@ use super::context::{self, Format};
 use anyhow::Result;
 use debfleet::fleet::check::{self, CheckOptions, CheckReport};
 use debfleet::fleet::config::{FleetConfig, parse_duration};
-use debfleet::fleet::manifest;
 use debfleet::store::OpenMode;
 use globset::Glob;
 use serde_json::json;
@@ -76,23 +75,24 @@ pub fn run_check(
     args: &CheckArgs,
 ) -> Result<CheckReport> {
     let now = super::clock::now(global)?;
-    let (mut valid, mut invalid) = manifest::load_all(fleet);
-    if let Some(glob) = &args.image {
-        let matcher = Glob::new(glob)?.compile_matcher();
-        valid.retain(|m| matcher.is_match(&m.image));
-        invalid.clear();
+    let matcher = match &args.image {
+        Some(glob) => Some(Glob::new(glob)?.compile_matcher()),
+        None => None,
+    };
+    let image_filter = |name: &str| matcher.as_ref().is_none_or(|m| m.is_match(name));
+    if let Some(base) = &args.base
+        && !fleet.bases.contains_key(base)
+    {
+        anyhow::bail!(
+            "--base {base}: no such base in {} (bases: {})",
+            fleet.path.display(),
+            fleet.bases.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
-    if let Some(base) = &args.base {
-        if !fleet.bases.contains_key(base) {
-            anyhow::bail!(
-                "--base {base}: no such base in {} (bases: {})",
-                fleet.path.display(),
-                fleet.bases.keys().cloned().collect::<Vec<_>>().join(", ")
-            );
-        }
-        valid.retain(|m| &m.base == base);
-        invalid.clear();
-    }
+    let selection = check::Selection {
+        image: args.image.as_ref().map(|_| &image_filter as &(dyn Fn(&str) -> bool + Sync)),
+        base: args.base.as_deref(),
+    };
     let options = CheckOptions {
         security_only: args.security_only,
         max_age: args
@@ -102,7 +102,8 @@ pub fn run_check(
             .transpose()
             .map_err(|e| anyhow::anyhow!("--max-age: {e}"))?,
     };
-    Ok(check::check(store, fleet, &valid, &invalid, &options, now)?)
+    let (report, _stats) = check::check_fleet(store, fleet, &selection, &options, now)?;
+    Ok(report)
 }
 
 pub fn exit_code(report: &CheckReport, args: &CheckArgs) -> ExitCode {

@@ -424,3 +424,218 @@ pub fn check_image(
     };
     report
 }
+
+/// How the parsed-manifest cache did.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct CacheStats {
+    pub manifests: usize,
+    pub cache_hits: usize,
+    pub parsed: usize,
+    pub invalid: usize,
+}
+
+/// Which manifests to report on.
+#[derive(Default)]
+pub struct Selection<'a> {
+    /// Keep images whose name this accepts.
+    pub image: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+    /// Keep images on this base.
+    pub base: Option<&'a str>,
+}
+
+impl Selection<'_> {
+    fn filtering(&self) -> bool {
+        self.image.is_some() || self.base.is_some()
+    }
+    fn accepts(&self, m: &Manifest) -> bool {
+        self.image.is_none_or(|f| f(&m.image)) && self.base.is_none_or(|b| b == m.base)
+    }
+}
+
+enum Loaded {
+    Checked {
+        report: ImageReport,
+        image: String,
+        path: std::path::PathBuf,
+        image_line: usize,
+        /// The encoded cache entry when freshly parsed.
+        entry: Option<Vec<u8>>,
+        hit: bool,
+    },
+    Skipped {
+        path: std::path::PathBuf,
+        hit: bool,
+        entry: Option<Vec<u8>>,
+    },
+    Invalid(Vec<ManifestError>),
+}
+
+/// The whole fleet check, streaming: every manifest is read, taken from
+/// the parsed-manifest cache when unchanged (else parsed and validated),
+/// checked and dropped, in parallel, so memory holds reports rather than
+/// manifests. Writes the cache back when anything changed.
+pub fn check_fleet(
+    store: &Store,
+    config: &FleetConfig,
+    selection: &Selection<'_>,
+    options: &CheckOptions,
+    now: Timestamp,
+) -> Result<(CheckReport, CacheStats), CheckError> {
+    use super::manifest::{ManifestError, parse_manifest_collecting, read_manifest, validate_against};
+    use super::manifest_cache::{self, ManifestCache};
+    let cache_path = store.cache_dir().join("manifests.cache");
+    let cache = ManifestCache::load(&cache_path);
+    let paths = match config.manifest_paths() {
+        Ok(p) => p,
+        Err(e) => {
+            let report = check(store, config, &[], &[ManifestError::Listing(e)], options, now)?;
+            return Ok((report, CacheStats::default()));
+        }
+    };
+    let mut keys = BTreeSet::new();
+    for base in config.bases.values() {
+        for arch in &base.architectures {
+            keys.insert((base.name.clone(), arch.clone()));
+        }
+    }
+    let tables = Tables::load(store, config, &keys)?;
+    let data = data_age(store, config, &keys, now)?;
+    if let Some(max) = options.max_age {
+        // Only the suites of bases in use matter; unmirrored bases have no data.
+        for d in &data {
+            if d.age_seconds.is_none_or(|a| a > max.as_secs() as i64) {
+                return Err(CheckError::Stale {
+                    suite: d.suite.clone(),
+                    age: d.age_seconds.map_or("an unknown time".into(), |a| {
+                        format!("{}h{}m", a / 3600, a % 3600 / 60)
+                    }),
+                    checked: d.checked_at.clone().unwrap_or_else(|| "never".into()),
+                    max_age: format!("{}s", max.as_secs()),
+                });
+            }
+        }
+    }
+    let loaded: Vec<Loaded> = paths
+        .par_iter()
+        .map(|path| {
+            let bytes = match read_manifest(path) {
+                Ok(b) => b,
+                Err(e) => return Loaded::Invalid(vec![e]),
+            };
+            let hash = crate::deb::hash::Sha256Digest::of(&bytes);
+            let (m, hit, entry) = match cache.get(path, &hash) {
+                Some(m) => (m, true, None),
+                None => {
+                    let m = match parse_manifest_collecting(path, &bytes) {
+                        Ok(m) => m,
+                        Err(e) => return Loaded::Invalid(e),
+                    };
+                    let problems = validate_against(config, &m);
+                    if !problems.is_empty() {
+                        return Loaded::Invalid(problems);
+                    }
+                    let entry = manifest_cache::encode(&m);
+                    (m, false, Some(entry))
+                }
+            };
+            if !selection.accepts(&m) {
+                return Loaded::Skipped {
+                    path: m.path,
+                    hit,
+                    entry,
+                };
+            }
+            let report = check_image(config, &tables, &m, options);
+            Loaded::Checked {
+                report,
+                image: m.image,
+                path: m.path,
+                image_line: m.positions.image.0,
+                entry,
+                hit,
+            }
+        })
+        .collect();
+    // Sort out reports, errors and the cache entries to keep.
+    let mut stats = CacheStats {
+        manifests: paths.len(),
+        ..Default::default()
+    };
+    let mut cache_entries: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(loaded.len());
+    let mut keep_entry = |path: &std::path::Path, hit: bool, entry: Option<Vec<u8>>, stats: &mut CacheStats| {
+        if hit {
+            stats.cache_hits += 1;
+            if let Some(raw) = cache.raw_by_path(path) {
+                cache_entries.push(std::borrow::Cow::Borrowed(raw));
+            }
+        } else {
+            stats.parsed += 1;
+            if let Some(e) = entry {
+                cache_entries.push(std::borrow::Cow::Owned(e));
+            }
+        }
+    };
+    let mut invalid: Vec<ManifestError> = Vec::new();
+    let mut checked = Vec::new();
+    for l in loaded {
+        match l {
+            Loaded::Checked {
+                report,
+                image,
+                path,
+                image_line,
+                entry,
+                hit,
+            } => {
+                keep_entry(&path, hit, entry, &mut stats);
+                checked.push((report, image, path, image_line));
+            }
+            Loaded::Skipped { path, hit, entry } => keep_entry(&path, hit, entry, &mut stats),
+            Loaded::Invalid(e) => {
+                stats.invalid += 1;
+                invalid.extend(e);
+            }
+        }
+    }
+    // Duplicate image names: every copy is left out, each later file
+    // reported against the first (in path order).
+    let mut by_image: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (_, image, _, _)) in checked.iter().enumerate() {
+        by_image.entry(image.as_str()).or_default().push(i);
+    }
+    let mut duplicate = vec![false; checked.len()];
+    for copies in by_image.values().filter(|c| c.len() > 1) {
+        let first = copies[0];
+        for &i in copies {
+            duplicate[i] = true;
+            if i != first {
+                invalid.push(ManifestError::DuplicateImage {
+                    image: checked[first].1.clone(),
+                    first: checked[first].2.clone(),
+                    first_line: checked[first].3,
+                    second: checked[i].2.clone(),
+                    second_line: checked[i].3,
+                });
+            }
+        }
+    }
+    let mut reports: Vec<ImageReport> = checked
+        .into_iter()
+        .zip(duplicate)
+        .filter(|(_, dup)| !dup)
+        .map(|((r, ..), _)| r)
+        .collect();
+    if stats.parsed > 0 || cache.len() != stats.cache_hits {
+        // A cache that cannot be written (read-only store) only costs speed.
+        let _ = manifest_cache::save(&cache_path, cache_entries.iter().map(|c| c.as_ref()));
+    }
+    if selection.filtering() {
+        invalid.clear();
+    }
+    let mut report = check(store, config, &[], &invalid, options, now)?;
+    reports.append(&mut report.images);
+    reports.sort_by(|a, b| a.image.cmp(&b.image).then(a.manifest.cmp(&b.manifest)));
+    report.images = reports;
+    report.data = data;
+    Ok((report, stats))
+}

@@ -481,7 +481,7 @@ pub fn load_all(config: &FleetConfig) -> (Vec<Manifest>, Vec<ManifestError>) {
 }
 
 /// Reads a manifest file, refusing files over [`MAX_MANIFEST_BYTES`].
-fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
+pub fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
     let read_error = |source| ManifestError::Read {
         path: path.to_path_buf(),
         source,

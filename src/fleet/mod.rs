@@ -4,5 +4,6 @@ pub mod check;
 pub mod config;
 pub mod explain;
 pub mod manifest;
+pub mod manifest_cache;
 pub mod sources;
 pub mod yaml;
