@@ -74,10 +74,7 @@ fn first_sync_then_resync_is_a_no_op() {
         ],
     );
     assert!(seen.status.success(), "{}", stderr(&seen));
-    assert_eq!(
-        json(&seen)["seen"][0]["first_generation"].as_u64().unwrap() > 0,
-        true
-    );
+    assert!(json(&seen)["seen"][0]["first_generation"].as_u64().unwrap() > 0);
 }
 
 fn count_packages(rel: &str) -> u64 {

@@ -90,7 +90,10 @@ pub fn run_check(
         );
     }
     let selection = check::Selection {
-        image: args.image.as_ref().map(|_| &image_filter as &(dyn Fn(&str) -> bool + Sync)),
+        image: args
+            .image
+            .as_ref()
+            .map(|_| &image_filter as &(dyn Fn(&str) -> bool + Sync)),
         base: args.base.as_deref(),
     };
     let options = CheckOptions {
@@ -118,7 +121,7 @@ pub fn exit_code(report: &CheckReport, args: &CheckArgs) -> ExitCode {
 
 pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
     if args.format == Format::Json {
-        return context::print_json(&serde_json::to_value(report)?);
+        return context::print_json(report);
     }
     let mut work = 0;
     let mut updates = 0;

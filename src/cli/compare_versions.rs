@@ -30,7 +30,8 @@ Examples:
 
 Batch mode reads lines 'A<TAB>B' and prints lt, eq, gt or 'error: MESSAGE' per
 line, in order; warnings go to stderr as 'debfleet: warning: line N: ...'. An
-empty field or '<unknown>' is a missing version (earlier than all):
+empty field or '<unknown>' is a missing version (earlier than all). The exit
+status is 0 unless reading or writing fails; bad lines are reported in place:
   printf '1.0\\t1.0-1\\n2:1\\t10\\n' | debfleet compare-versions --batch
   lt
   gt";
@@ -90,20 +91,15 @@ pub fn run(_global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
     }
     let a = a.as_bytes();
     let b = b.as_bytes();
-    for v in [a, b] {
-        if is_missing(v) {
-            continue;
-        }
-        match version::parse_like_dpkg_bytes(v) {
-            Ok(None) => {}
-            Ok(Some(warning)) => eprintln!("debfleet: warning: {}", warning_message(v, warning)),
-            Err(err) => {
-                eprintln!("debfleet: error: {err}");
-                return Ok(ExitCode::from(2));
-            }
-        }
+    let checked = check_versions([a, b], |message| {
+        eprintln!("debfleet: warning: {message}");
+        Ok(())
+    })?;
+    if let Err(err) = checked {
+        eprintln!("debfleet: error: {err}");
+        return Ok(ExitCode::from(2));
     }
-    let ord = order(a, b, op_parsed);
+    let ord = order(a, b, op_parsed.missing_is_later());
     Ok(ExitCode::from(if op_parsed.holds_for(ord) { 0 } else { 1 }))
 }
 
@@ -112,13 +108,10 @@ fn is_missing(v: &[u8]) -> bool {
     v.is_empty() || v == b"<unknown>"
 }
 
-/// The ordering `op` sees: missing versions are earlier than every version
-/// for the plain operators and later for the `-nl` ones.
-fn order(a: &[u8], b: &[u8], op: CompareOp) -> Ordering {
-    let missing_is_later = matches!(
-        op,
-        CompareOp::LtNl | CompareOp::LeNl | CompareOp::GeNl | CompareOp::GtNl
-    );
+/// The ordering dpkg's relations see: a missing version is earlier than
+/// every version, or later with `missing_is_later` (the `-nl` operators);
+/// two missing versions are equal.
+fn order(a: &[u8], b: &[u8], missing_is_later: bool) -> Ordering {
     match (is_missing(a), is_missing(b)) {
         (false, false) => version::compare_bytes(a, b),
         (true, true) => Ordering::Equal,
@@ -127,6 +120,26 @@ fn order(a: &[u8], b: &[u8], op: CompareOp) -> Ordering {
         (false, true) if missing_is_later => Ordering::Less,
         (false, true) => Ordering::Greater,
     }
+}
+
+/// Validates the present versions as dpkg would, in order, handing each
+/// warning message to `warn`; the first error ends the check (dpkg stops
+/// there too). The outer `Result` is `warn`'s own failure (output errors).
+fn check_versions(
+    versions: [&[u8]; 2],
+    mut warn: impl FnMut(String) -> std::io::Result<()>,
+) -> std::io::Result<Result<(), VersionError>> {
+    for v in versions {
+        if is_missing(v) {
+            continue;
+        }
+        match version::parse_like_dpkg_bytes(v) {
+            Ok(None) => {}
+            Ok(Some(warning)) => warn(warning_message(v, warning))?,
+            Err(err) => return Ok(Err(err)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 fn warning_message(v: &[u8], warning: VersionWarning) -> String {
@@ -166,9 +179,12 @@ fn run_batch() -> Result<ExitCode> {
         };
         let a = text.get(..tab).unwrap_or_default();
         let b = text.get(tab + 1..).unwrap_or_default();
-        match check_pair(a, b, number, &mut warn)? {
+        let checked = check_versions([a, b], |message| {
+            writeln!(warn, "debfleet: warning: line {number}: {message}")
+        })?;
+        match checked {
             Ok(()) => {
-                let word = match order(a, b, CompareOp::Lt) {
+                let word = match order(a, b, false) {
                     Ordering::Less => "lt",
                     Ordering::Equal => "eq",
                     Ordering::Greater => "gt",
@@ -182,29 +198,4 @@ fn run_batch() -> Result<ExitCode> {
     out.flush().context("cannot write standard output")?;
     warn.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Validates both versions as dpkg would, in order, writing warnings to
-/// `warn`; the first error ends the check (dpkg stops there too).
-fn check_pair(
-    a: &[u8],
-    b: &[u8],
-    number: u64,
-    warn: &mut impl Write,
-) -> std::io::Result<Result<(), VersionError>> {
-    for v in [a, b] {
-        if is_missing(v) {
-            continue;
-        }
-        match version::parse_like_dpkg_bytes(v) {
-            Ok(None) => {}
-            Ok(Some(warning)) => writeln!(
-                warn,
-                "debfleet: warning: line {number}: {}",
-                warning_message(v, warning)
-            )?,
-            Err(err) => return Ok(Err(err)),
-        }
-    }
-    Ok(Ok(()))
 }

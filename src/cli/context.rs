@@ -45,9 +45,13 @@ pub fn open_store(
 }
 
 /// Prints JSON to stdout.
-pub fn print_json(value: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    println!("{text}");
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 

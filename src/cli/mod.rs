@@ -10,6 +10,7 @@ mod check;
 mod clock;
 mod compare_versions;
 mod context;
+mod dev;
 mod explain;
 mod mirror;
 mod run;
@@ -60,6 +61,9 @@ pub enum Command {
     Explain(explain::Args),
     /// Inspect and re-verify the mirrored data in the store.
     Mirror(mirror::Args),
+    /// Benchmark and load-test tools (synthetic fleets).
+    #[command(hide = true)]
+    Dev(dev::Args),
 }
 
 /// Parses arguments, runs the command, and maps errors to exit statuses.
@@ -73,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Mirror(args) => mirror::run(&cli.global, args),
+        Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -1,12 +1,18 @@
 //! deb822 control-data scanning: splitting `Packages`, `Release`, `Sources`
 //! and similar files into paragraphs and fields.
 //!
+//! It owns the *syntax* only (paragraph separation, continuation lines,
+//! comments, field names, duplicate fields); the meaning of individual
+//! fields belongs to [`crate::deb::package`], [`crate::deb::relation`] and
+//! the Release parser.
+//!
 //! The scanner works on a borrowed byte buffer and never allocates per field:
-//! lines are found with `memchr`, and every paragraph, field name and value
-//! handed out is a slice of the input. It owns the *syntax* only (paragraph
-//! separation, continuation lines, comments, field names, duplicate fields);
-//! the meaning of individual fields belongs to [`crate::deb::package`],
-//! [`crate::deb::relation`] and the Release parser.
+//! newlines are found by one running `memchr` iterator, field names are
+//! checked eight bytes at a time, and every paragraph, field name and value
+//! handed out is a slice of the input. [`Paragraphs::next_with_fields`]
+//! validates a paragraph and delivers its fields in the same pass, for
+//! consumers of large files like `Packages`; [`split_paragraph_chunks`] cuts a
+//! buffer for parallel scanning.
 //!
 //! Syntax accepted (deb822(5), leniently, the way apt reads it):
 //!
@@ -123,8 +129,10 @@ impl<'a> Paragraph<'a> {
     /// The fields, in file order.
     pub fn fields(&self) -> Fields<'a> {
         Fields {
-            rest: self.raw,
+            data: self.raw,
+            pos: 0,
             line: self.line,
+            newlines: NewlineFinder::new(self.raw),
         }
     }
 
@@ -138,61 +146,200 @@ impl<'a> Paragraph<'a> {
 /// Iterator over the fields of a [`Paragraph`]; see [`Paragraph::fields`].
 #[derive(Debug, Clone)]
 pub struct Fields<'a> {
-    rest: &'a [u8],
+    data: &'a [u8],
+    pos: usize,
     line: usize,
+    newlines: NewlineFinder<'a>,
 }
 
 impl<'a> Iterator for Fields<'a> {
     type Item = Field<'a>;
 
     fn next(&mut self) -> Option<Field<'a>> {
+        let data = self.data;
         loop {
-            let rest = self.rest;
-            let first = *rest.first()?;
-            let first_len = memchr(b'\n', rest).unwrap_or(rest.len());
+            let start = self.pos;
+            let &first = data.get(start)?;
+            let end = self.newlines.line_end(start);
             let field_line = self.line;
             self.line += 1;
-            let mut off = (first_len + 1).min(rest.len());
+            self.pos = end + 1;
             // The paragraph was validated by the scanner, so every line is a
             // field, a continuation of one, or a comment. Comments (and, if
             // the invariant were ever broken, stray lines) are skipped.
             let colon = match first {
                 b'#' | b' ' | b'\t' => None,
-                _ => memchr(b':', &rest[..first_len]),
+                _ => find_colon(data, start, end),
             };
-            let Some(colon) = colon else {
-                self.rest = &rest[off..];
-                continue;
-            };
-            let mut value_start = colon + 1;
-            let mut value_end = first_len;
-            let mut first_empty = rest[value_start..first_len].trim_ascii().is_empty();
+            let Some(colon) = colon else { continue };
+            let mut value = ValueSpan::new(data, colon, end);
             // Absorb continuation lines; comment lines are skipped but neither
             // start nor extend the value.
-            while let Some(&b) = rest.get(off) {
-                if b != b' ' && b != b'\t' && b != b'#' {
+            while let Some(&b) = data.get(self.pos) {
+                if !matches!(b, b' ' | b'\t' | b'#') {
                     break;
                 }
-                let tail = &rest[off..];
-                let len = memchr(b'\n', tail).unwrap_or(tail.len());
+                let line_end = self.newlines.line_end(self.pos);
                 if b != b'#' {
-                    if first_empty {
-                        value_start = off;
-                        first_empty = false;
-                    }
-                    value_end = off + len;
+                    value.extend(self.pos, line_end);
                 }
-                off = (off + len + 1).min(rest.len());
+                self.pos = line_end + 1;
                 self.line += 1;
             }
-            self.rest = &rest[off..];
-            let name = rest[..colon].trim_ascii_end();
-            let value = rest.get(value_start..value_end).unwrap_or_default();
             return Some(Field {
-                name,
-                value: value.trim_ascii(),
+                name: data.get(start..colon).unwrap_or_default().trim_ascii_end(),
+                value: value.get(data),
                 line: field_line,
             });
+        }
+    }
+}
+
+/// The byte span of a field value while its continuation lines are read.
+#[derive(Debug, Clone, Copy)]
+struct ValueSpan {
+    start: usize,
+    end: usize,
+    /// The text after the colon on the field's own line is blank, so the
+    /// value starts with the first continuation line.
+    first_empty: bool,
+}
+
+impl ValueSpan {
+    /// The value of a field whose colon is at `colon` on a line ending at
+    /// `line_end`.
+    #[inline]
+    fn new(data: &[u8], colon: usize, line_end: usize) -> Self {
+        let start = colon + 1;
+        ValueSpan {
+            start,
+            end: line_end,
+            first_empty: data
+                .get(start..line_end)
+                .is_none_or(|v| v.iter().all(u8::is_ascii_whitespace)),
+        }
+    }
+
+    /// Adds the continuation line `[start, end)`.
+    #[inline]
+    fn extend(&mut self, start: usize, end: usize) {
+        if self.first_empty {
+            self.start = start;
+            self.first_empty = false;
+        }
+        self.end = end;
+    }
+
+    #[inline]
+    fn get<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        data.get(self.start..self.end)
+            .unwrap_or_default()
+            .trim_ascii()
+    }
+}
+
+/// Position of the first `:` in `data[start..end]`.
+#[inline]
+fn find_colon(data: &[u8], start: usize, end: usize) -> Option<usize> {
+    let line = data.get(start..end)?;
+    scan_field_name(line).map(|(colon, _)| start + colon)
+}
+
+// SWAR ("SIMD within a register") helpers: eight bytes are tested at once
+// in a `u64`. Each helper is exact per byte (no carry or borrow crosses a
+// byte boundary); the randomised tests cross-check them with byte loops.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// High bit set in each byte of `x` that is zero.
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !((x & LOW7).wrapping_add(LOW7) | x) & HIGH
+}
+
+/// High bit set in each byte of `w` equal to `b`.
+#[inline]
+fn eq_bytes(w: u64, b: u8) -> u64 {
+    zero_bytes(w ^ (ONES * u64::from(b)))
+}
+
+/// High bit set in each byte of `w` that may not appear in a field name:
+/// ASCII space and control characters (`< 0x21`) and DEL.
+#[inline]
+fn non_name_bytes(w: u64) -> u64 {
+    // `(byte | 0x80) - 0x21` keeps its high bit iff `byte & 0x7f >= 0x21`,
+    // and cannot borrow from the next byte.
+    let at_least_0x21 = (w | HIGH).wrapping_sub(ONES * 0x21) & HIGH;
+    (!at_least_0x21 & !w & HIGH) | eq_bytes(w, 0x7f)
+}
+
+/// Gathers the high bit of each byte into one bit per byte (byte `i` of the
+/// little-endian word gives bit `i`).
+#[inline]
+fn gather(high_bits: u64) -> u64 {
+    (high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Finds the colon of a field line, and whether every byte before it is a
+/// plain field-name byte (no whitespace or control characters). Names are
+/// short, so the first 16 bytes are examined with SWAR, falling back to a
+/// byte loop for long names or short lines.
+#[inline]
+fn scan_field_name(line: &[u8]) -> Option<(usize, bool)> {
+    if let Some((lo, hi)) = line
+        .first_chunk::<16>()
+        .and_then(|h| Some((h.first_chunk::<8>()?, h.last_chunk::<8>()?)))
+    {
+        let (lo, hi) = (u64::from_le_bytes(*lo), u64::from_le_bytes(*hi));
+        let colons = gather(eq_bytes(lo, b':')) | gather(eq_bytes(hi, b':')) << 8;
+        if colons != 0 {
+            let colon = colons.trailing_zeros() as usize;
+            let bad = gather(non_name_bytes(lo)) | gather(non_name_bytes(hi)) << 8;
+            return Some((colon, bad & ((1u64 << colon) - 1) == 0));
+        }
+    }
+    let colon = line.iter().position(|&b| b == b':')?;
+    let clean = line
+        .get(..colon)
+        .is_some_and(|n| n.iter().all(|&b| b > b' ' && b != 0x7f));
+    Some((colon, clean))
+}
+
+/// Finds the newlines of a buffer in increasing order with one running
+/// `memchr` iterator (much cheaper per line than a `memchr` call per line).
+#[derive(Debug, Clone)]
+struct NewlineFinder<'a> {
+    len: usize,
+    iter: memchr::Memchr<'a>,
+    /// The last newline found (or `len` when there are no more).
+    last: Option<usize>,
+}
+
+impl<'a> NewlineFinder<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        NewlineFinder {
+            len: data.len(),
+            iter: memchr::memchr_iter(b'\n', data),
+            last: None,
+        }
+    }
+
+    /// Position of the `\n` ending the line that contains `pos`, or the
+    /// buffer length if that line has no newline. Calls must not go back.
+    #[inline]
+    fn line_end(&mut self, pos: usize) -> usize {
+        if let Some(last) = self.last {
+            if last >= pos {
+                return last;
+            }
+        }
+        loop {
+            let next = self.iter.next().unwrap_or(self.len);
+            self.last = Some(next);
+            if next >= pos {
+                return next;
+            }
         }
     }
 }
@@ -254,6 +401,7 @@ pub fn paragraphs_at(data: &[u8], first_line: usize) -> Paragraphs<'_> {
         pos: 0,
         line: first_line,
         seen: Vec::new(),
+        newlines: NewlineFinder::new(data),
     }
 }
 
@@ -274,6 +422,7 @@ pub struct Paragraphs<'a> {
     pos: usize,
     line: usize,
     seen: Vec<SeenName>,
+    newlines: NewlineFinder<'a>,
 }
 
 /// Whether a line (without its `\n`) is blank: only spaces, tabs and `\r`.
@@ -293,138 +442,195 @@ fn quote(line: &[u8]) -> String {
     s
 }
 
-/// Validates a field line (first byte is not blank, `#` or whitespace) and
-/// returns the length of its name and the case-folded hash of the name.
+/// A case-insensitive hash of a (non-empty) field name, from its length and
+/// first and last bytes: cheap, and distinct for the field names of
+/// Packages and Release files. Only used to skip exact comparisons.
 #[inline]
-fn check_field_line(line: &[u8]) -> Result<(usize, u32), Deb822ErrorKind> {
-    let Some(colon) = memchr(b':', line) else {
-        return Err(Deb822ErrorKind::MissingColon(quote(line)));
-    };
-    let name = line[..colon].trim_ascii_end();
-    if name.is_empty() {
-        return Err(Deb822ErrorKind::EmptyFieldName(quote(line)));
-    }
-    let mut hash: u32 = 0;
-    let mut bad = false;
-    for &b in name {
-        bad |= b <= b' ' || b == 0x7f;
-        hash = hash.wrapping_mul(31) ^ u32::from(b | 0x20);
-    }
-    if bad {
-        return Err(Deb822ErrorKind::InvalidFieldName(quote(name)));
-    }
-    Ok((name.len(), hash))
+fn name_hash(name: &[u8]) -> u32 {
+    let first = name.first().map_or(0, |&b| u32::from(b | 0x20));
+    let last = name.last().map_or(0, |&b| u32::from(b | 0x20));
+    ((name.len() as u32) << 16 ^ first << 8 ^ last).wrapping_mul(0x9e37_79b1)
 }
 
-impl<'a> Iterator for Paragraphs<'a> {
-    type Item = Result<Paragraph<'a>, Deb822Error>;
+/// A field that is still collecting continuation lines during a scan.
+#[derive(Debug, Clone, Copy)]
+struct PendingField {
+    start: usize,
+    colon: usize,
+    line: usize,
+    value: ValueSpan,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl PendingField {
+    #[inline]
+    fn field<'a>(&self, data: &'a [u8]) -> Field<'a> {
+        Field {
+            name: data
+                .get(self.start..self.colon)
+                .unwrap_or_default()
+                .trim_ascii_end(),
+            value: self.value.get(data),
+            line: self.line,
+        }
+    }
+}
+
+impl<'a> Paragraphs<'a> {
+    /// The whole buffer being scanned.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Scans the next paragraph like [`Iterator::next`], and in the same
+    /// pass hands each of its fields to `sink`, in order (the same fields
+    /// [`Paragraph::fields`] would yield). Use this to process large files
+    /// in a single pass over the bytes. If the paragraph turns out to be
+    /// malformed, `sink` may have seen some of its fields before the error
+    /// is returned.
+    pub fn next_with_fields(
+        &mut self,
+        mut sink: impl FnMut(Field<'a>),
+    ) -> Option<Result<Paragraph<'a>, Deb822Error>> {
         let data = self.data;
         // Skip blank lines and comments before the paragraph.
         loop {
-            let rest = data.get(self.pos..).unwrap_or_default();
-            let &first = rest.first()?;
-            let len = memchr(b'\n', rest).unwrap_or(rest.len());
-            let blank = match first {
-                b'\n' => true,
-                b' ' | b'\t' | b'\r' => is_blank(&rest[..len]),
-                b'#' => true,
+            let &first = data.get(self.pos)?;
+            let end = self.newlines.line_end(self.pos);
+            let skip = match first {
+                b'\n' | b'#' => true,
+                b' ' | b'\t' | b'\r' => is_blank(data.get(self.pos..end).unwrap_or_default()),
                 _ => false,
             };
-            if !blank {
+            if !skip {
                 break;
             }
-            self.pos += len + 1;
+            self.pos = end + 1;
             self.line += 1;
         }
         let start = self.pos;
         let start_line = self.line;
         let mut end = start;
         let mut error: Option<Deb822Error> = None;
-        let mut have_field = false;
+        let mut pending: Option<PendingField> = None;
         let mut bloom: u64 = 0;
         self.seen.clear();
-        while let Some(rest) = data.get(self.pos..) {
-            let Some(&first) = rest.first() else { break };
-            let len = memchr(b'\n', rest).unwrap_or(rest.len());
-            let line = &rest[..len];
+        while let Some(&first) = data.get(self.pos) {
+            let line_start = self.pos;
+            let line_end = self.newlines.line_end(line_start);
             let line_no = self.line;
-            let next = self.pos + len + 1;
-            match first {
-                b'\n' => {
-                    self.pos = next;
-                    self.line += 1;
-                    break;
-                }
-                b' ' | b'\t' | b'\r' if is_blank(line) => {
-                    self.pos = next;
-                    self.line += 1;
-                    break;
-                }
-                b' ' | b'\t' => {
-                    if !have_field && error.is_none() {
-                        error = Some(Deb822Error {
-                            line: line_no,
-                            kind: Deb822ErrorKind::ContinuationBeforeField(quote(line)),
-                        });
-                    }
-                }
-                b'#' => {
-                    self.pos = next;
-                    self.line += 1;
-                    continue;
-                }
-                _ if error.is_some() => {}
-                _ => match check_field_line(line) {
-                    Err(kind) => {
-                        error = Some(Deb822Error {
-                            line: line_no,
-                            kind,
-                        })
-                    }
-                    Ok((name_len, hash)) => {
-                        have_field = true;
-                        let name = &line[..name_len];
-                        let bit = 1u64 << (hash & 63);
-                        if bloom & bit != 0 {
-                            let dup = self.seen.iter().find(|s| {
-                                s.hash == hash
-                                    && data
-                                        .get(s.start..s.end)
-                                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
-                            });
-                            if let Some(dup) = dup {
-                                error = Some(Deb822Error {
-                                    line: line_no,
-                                    kind: Deb822ErrorKind::DuplicateField {
-                                        name: quote(name),
-                                        first_line: dup.line,
-                                    },
-                                });
-                            }
-                        }
-                        bloom |= bit;
-                        self.seen.push(SeenName {
-                            hash,
-                            start: self.pos,
-                            end: self.pos + name_len,
-                            line: line_no,
-                        });
-                    }
-                },
-            }
-            self.pos = next;
+            self.pos = line_end + 1;
             self.line += 1;
-            end = next.min(data.len());
+            let line = || data.get(line_start..line_end).unwrap_or_default();
+            match first {
+                b'\n' => break,
+                b' ' | b'\t' | b'\r' if is_blank(line()) => break,
+                b'#' => continue,
+                b' ' | b'\t' => match &mut pending {
+                    Some(p) => p.value.extend(line_start, line_end),
+                    None if error.is_none() => {
+                        error = Some(Deb822Error {
+                            line: line_no,
+                            kind: Deb822ErrorKind::ContinuationBeforeField(quote(line())),
+                        });
+                    }
+                    None => {}
+                },
+                _ if error.is_some() => {}
+                _ => {
+                    if let Some(p) = pending.take() {
+                        sink(p.field(data));
+                    }
+                    match self.check_field(line_start, line_end, line_no, &mut bloom) {
+                        Ok(colon) => {
+                            pending = Some(PendingField {
+                                start: line_start,
+                                colon,
+                                line: line_no,
+                                value: ValueSpan::new(data, colon, line_end),
+                            });
+                        }
+                        Err(kind) => {
+                            error = Some(Deb822Error {
+                                line: line_no,
+                                kind,
+                            })
+                        }
+                    }
+                }
+            }
+            end = self.pos.min(data.len());
         }
-        Some(match error {
-            Some(e) => Err(e),
-            None => Ok(Paragraph {
-                raw: data.get(start..end).unwrap_or_default(),
-                line: start_line,
-            }),
-        })
+        if let Some(e) = error {
+            return Some(Err(e));
+        }
+        if let Some(p) = pending {
+            sink(p.field(data));
+        }
+        Some(Ok(Paragraph {
+            raw: data.get(start..end).unwrap_or_default(),
+            line: start_line,
+        }))
+    }
+
+    /// Validates the field line `[start, end)` (its first byte is not
+    /// whitespace or `#`) and records its name; returns the colon position.
+    #[inline]
+    fn check_field(
+        &mut self,
+        start: usize,
+        end: usize,
+        line_no: usize,
+        bloom: &mut u64,
+    ) -> Result<usize, Deb822ErrorKind> {
+        let data = self.data;
+        let line = data.get(start..end).unwrap_or_default();
+        let Some((colon, clean)) = scan_field_name(line) else {
+            return Err(Deb822ErrorKind::MissingColon(quote(line)));
+        };
+        let mut name = line.get(..colon).unwrap_or_default();
+        if !clean {
+            // Blanks may separate the name from the colon; anything else
+            // that is not a name byte makes the line invalid.
+            name = name.trim_ascii_end();
+            if name.iter().any(|&b| b <= b' ' || b == 0x7f) {
+                return Err(Deb822ErrorKind::InvalidFieldName(quote(name)));
+            }
+        }
+        if name.is_empty() {
+            return Err(Deb822ErrorKind::EmptyFieldName(quote(line)));
+        }
+        let hash = name_hash(name);
+        let bit = 1u64 << (hash >> 26);
+        if *bloom & bit != 0 {
+            let dup = self.seen.iter().find(|s| {
+                s.hash == hash
+                    && data
+                        .get(s.start..s.end)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            });
+            if let Some(dup) = dup {
+                return Err(Deb822ErrorKind::DuplicateField {
+                    name: quote(name),
+                    first_line: dup.line,
+                });
+            }
+        }
+        *bloom |= bit;
+        self.seen.push(SeenName {
+            hash,
+            start,
+            end: start + name.len(),
+            line: line_no,
+        });
+        Ok(start + colon)
+    }
+}
+
+impl<'a> Iterator for Paragraphs<'a> {
+    type Item = Result<Paragraph<'a>, Deb822Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_with_fields(|_| {})
     }
 }
 
@@ -871,9 +1077,9 @@ mod tests {
             b"A", b"b", b"Field", b":", b" ", b"\t", b"\n", b"\n", b"\n", b"\r\n", b"#", b".",
             b"x", b"\xff", b"Ab", b"aB",
         ];
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x0deb_822);
-        for _ in 0..3000 {
-            let n = rng.random_range(0..60);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x00de_b822);
+        for round in 0..4000 {
+            let n = rng.random_range(0..if round % 4 == 0 { 400 } else { 60 });
             let mut data = Vec::new();
             for _ in 0..n {
                 data.extend_from_slice(pieces[rng.random_range(0..pieces.len())]);
@@ -885,6 +1091,16 @@ mod tests {
                 "input {:?}",
                 data.escape_ascii().to_string()
             );
+            // The single-pass sink sees exactly the fields `fields()` yields.
+            let mut scan = paragraphs(&data);
+            loop {
+                let mut sunk = Vec::new();
+                match scan.next_with_fields(|f| sunk.push(f)) {
+                    None => break,
+                    Some(Ok(p)) => assert_eq!(sunk, p.fields().collect::<Vec<_>>()),
+                    Some(Err(_)) => {}
+                }
+            }
             for v in paragraphs(&data).flatten().flat_map(|p| p.fields()) {
                 let _ = value_lines(v.value).count();
             }
@@ -903,6 +1119,66 @@ mod tests {
                     data.escape_ascii().to_string()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn swar_helpers_are_exact() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let interesting = [
+            0u8, b'\n', b':', b' ', b'\t', 0x20, 0x21, 0x7f, 0x80, 0xff, 0x0a,
+        ];
+        for round in 0..20000 {
+            let bytes: [u8; 8] = std::array::from_fn(|_| {
+                if round % 2 == 0 {
+                    interesting[rng.random_range(0..interesting.len())]
+                } else {
+                    rng.random()
+                }
+            });
+            let w = u64::from_le_bytes(bytes);
+            let expect = |f: &dyn Fn(u8) -> bool| {
+                bytes
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, &b)| m | (u64::from(f(b)) << i))
+            };
+            assert_eq!(
+                gather(eq_bytes(w, b'\n')),
+                expect(&|b| b == b'\n'),
+                "{bytes:?}"
+            );
+            assert_eq!(
+                gather(eq_bytes(w, b':')),
+                expect(&|b| b == b':'),
+                "{bytes:?}"
+            );
+            assert_eq!(
+                gather(non_name_bytes(w)),
+                expect(&|b| b <= b' ' || b == 0x7f),
+                "{bytes:?}"
+            );
+        }
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b; 8]);
+            assert_eq!(gather(zero_bytes(w)), if b == 0 { 0xff } else { 0 });
+        }
+    }
+
+    #[test]
+    fn field_name_scan_matches_byte_loop() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let alphabet = b"Ab-: \t\x7f\x01\xc3";
+        for _ in 0..20000 {
+            let len = rng.random_range(0..40);
+            let line: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let expect = line
+                .iter()
+                .position(|&b| b == b':')
+                .map(|c| (c, line[..c].iter().all(|&b| b > b' ' && b != 0x7f)));
+            assert_eq!(scan_field_name(&line), expect, "{line:?}");
         }
     }
 

@@ -7,16 +7,20 @@
 //! [`DecompressError::TooLarge`]. The check happens while decoding, so a
 //! decompression bomb (a few KiB that inflate to many GiB) fails after at most
 //! `limit` + one read buffer of output, and memory use stays at `limit` plus the
-//! decoder's working set (bounded separately, see [`XZ_MEMLIMIT`]).
+//! decoder's working set (bounded separately: [`XZ_MEMLIMIT`],
+//! [`ZSTD_MAX_WINDOW`]).
 //!
 //! Formats and decoders:
-//! - xz: `liblzma`. Debian's `Packages.xz` is written by multi-threaded `xz`
-//!   and holds several independent blocks (bookworm main/amd64: 2 blocks of
-//!   24 MiB), which the liblzma multi-threaded decoder decodes in parallel. It
-//!   is used with up to 2 threads whenever the machine has 2 or more CPUs; a
-//!   single-block stream costs nothing extra in the threaded decoder (measured
-//!   in `benches/decompress.rs`). Concatenated streams and stream padding are
-//!   accepted, as `xz -d` does.
+//! - xz: `liblzma`. Debian's large `Packages.xz` files are written by
+//!   multi-threaded `xz` and hold several independent blocks (bookworm
+//!   main/amd64: 2 blocks of 24 MiB), which liblzma's threaded decoder decodes
+//!   in parallel: 2 threads when the machine has 2 CPUs or more.
+//!   [`decompress`], which sees the whole input, reads the block count from the
+//!   xz index at the end and uses the plain single-threaded decoder for
+//!   single-block files (the small suites), where the threaded one would only
+//!   add thread start-up. The streaming [`decoder`] cannot look ahead and
+//!   always uses the threaded decoder. Numbers: `benches/decompress.rs`.
+//!   Concatenated streams and stream padding are accepted, as `xz -d` does.
 //! - gzip: `flate2`'s multi-member decoder (concatenated members are legal
 //!   gzip, and pdiff `.gz` files may be produced that way).
 //! - zstd: `ruzstd` (pure Rust), frame by frame; several frames and skippable
@@ -97,13 +101,18 @@ impl Compression {
     /// best first: `Xz, Zstd, Gzip, None`.
     ///
     /// The cost of a variant is transfer time plus decode time. Measured on
-    /// bookworm main/amd64 `Packages` (47.7 MiB): xz 8.4 MiB, `zstd -19`
-    /// about 10 % larger, gzip -9 about 50 % larger, uncompressed 5.7x. The xz
-    /// decode (2 threads, about 0.25 s here) is paid back by the smaller
-    /// transfer at any link slower than roughly 200 Mbit/s, which covers
-    /// mirrors reached over the internet; zstd decodes faster but Debian
-    /// publishes it rarely and it is larger, so it comes second; gzip is the
-    /// universal fallback; uncompressed only when nothing else is listed.
+    /// bookworm main/amd64 `Packages` (50,060,337 bytes): the archive's
+    /// `.xz` is 8,790,396 bytes, its `.gz` 12,084,798 (+37 %); `zstd -19`
+    /// would be 9,107,417 (+3.6 %), `zstd -9` +20 %. Decoding it took, in
+    /// the best runs of `benches/decompress.rs` on the shared 2-CPU
+    /// development machine: xz (2 threads) 0.50-0.66 s, gzip 0.18-0.34 s,
+    /// zstd (ruzstd, pure Rust) 0.52-0.54 s. gzip saves about 0.3 s of
+    /// decoding but moves 3.3 MB more, so it is faster end to end only on
+    /// links above roughly 80 Mbit/s. xz is chosen first: it moves the fewest
+    /// bytes (what a mirror and metered links pay for) and it is the one
+    /// variant every Debian suite publishes (the security suites list only
+    /// `.xz`). ruzstd decodes no faster than xz and zstd files are larger, so
+    /// zstd is second; gzip third; uncompressed last.
     pub fn preference_order() -> &'static [Compression] {
         &[
             Compression::Xz,
@@ -241,27 +250,52 @@ pub fn decompress(
         }
         return Ok(data.to_vec());
     }
-    let mut reader = decoder(data, compression, limit);
+    let mut reader = if compression == Compression::Xz {
+        // Threads only pay off with several blocks to decode in parallel.
+        let threads = if xz_block_count(data).is_some_and(|n| n <= 1) {
+            1
+        } else {
+            xz_threads()
+        };
+        Box::new(Limited::new(
+            XzReader::new(
+                BufReader::with_capacity(1 << 16, Source::new(data, compression)),
+                limit,
+                threads,
+            ),
+            limit,
+        )) as Box<dyn Read>
+    } else {
+        decoder(data, compression, limit)
+    };
     read_bounded(&mut reader, limit).map_err(|e| DecompressError::from_io(e, compression))
 }
 
 /// Reads `reader` to its end into a vector of at most `limit` bytes (the
 /// reader made by [`decoder`] enforces the limit itself; this only avoids
-/// over-allocating). Capacity for `min(limit, 512 MiB)` is reserved up front.
+/// over-allocating). Capacity for `min(limit, 512 MiB)` is reserved up front,
+/// so the usual case, output exactly `limit` bytes, never reallocates.
 fn read_bounded(reader: &mut dyn Read, limit: u64) -> io::Result<Vec<u8>> {
     let prealloc = usize::try_from(limit.min(MAX_PREALLOC)).unwrap_or(usize::MAX);
     let mut out: Vec<u8> = Vec::with_capacity(prealloc);
     loop {
         let len = out.len();
         let room_to_limit = limit.saturating_sub(len as u64);
-        // Read at least one byte even at the limit, so that the reader can
-        // report output beyond it.
-        let want = usize::try_from(room_to_limit.clamp(1, READ_CHUNK as u64)).unwrap_or(1);
+        if room_to_limit == 0 {
+            // At the limit: the stream must end here.
+            let mut probe = [0u8; 1];
+            match reader.read(&mut probe) {
+                Ok(0) => return Ok(out),
+                Ok(_) => return Err(DecompressError::TooLarge { limit }.into_io()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let want = usize::try_from(room_to_limit.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
         if out.capacity() - len < want {
-            // Grow geometrically, but never past what the limit allows.
-            let grow = len.max(READ_CHUNK).max(want);
-            let cap_room = usize::try_from(room_to_limit.max(want as u64)).unwrap_or(usize::MAX);
-            out.reserve_exact(grow.min(cap_room));
+            // Past the preallocation: grow geometrically, never past the limit.
+            let room = usize::try_from(room_to_limit).unwrap_or(usize::MAX);
+            out.reserve_exact(len.max(want).min(room));
         }
         out.resize(len + want, 0);
         match reader.read(&mut out[len..]) {
@@ -285,16 +319,15 @@ pub fn decoder<'a, R: Read + 'a>(
     compression: Compression,
     limit: u64,
 ) -> Box<dyn Read + 'a> {
-    let source = Source {
-        inner: reader,
-        format: compression,
-        consumed: 0,
-        hit_eof: false,
-    };
+    let source = Source::new(reader, compression);
     match compression {
         Compression::None => Box::new(Limited::new(source, limit)),
         Compression::Xz => Box::new(Limited::new(
-            XzReader::new(BufReader::with_capacity(1 << 16, source), limit),
+            XzReader::new(
+                BufReader::with_capacity(1 << 16, source),
+                limit,
+                xz_threads(),
+            ),
             limit,
         )),
         Compression::Gzip => Box::new(Limited::new(
@@ -321,6 +354,17 @@ struct Source<R> {
     format: Compression,
     consumed: u64,
     hit_eof: bool,
+}
+
+impl<R> Source<R> {
+    fn new(inner: R, format: Compression) -> Self {
+        Source {
+            inner,
+            format,
+            consumed: 0,
+            hit_eof: false,
+        }
+    }
 }
 
 impl<R: Read> Read for Source<R> {
@@ -443,33 +487,71 @@ impl<R: Read> Read for GzReader<BufReader<Source<R>>> {
 
 // ---------------------------------------------------------------- xz
 
+/// Threads for the xz decoder on this machine.
+fn xz_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| u32::try_from(n.get()).unwrap_or(1))
+        .unwrap_or(1)
+        .min(XZ_THREADS)
+}
+
+/// Number of blocks in the (last) xz stream of `data`, read from its index
+/// through the stream footer; None when the data does not end like an xz
+/// stream (then the caller just decodes and reports what it finds).
+fn xz_block_count(data: &[u8]) -> Option<u64> {
+    // Stream padding: NUL bytes in multiples of four after the footer.
+    let mut end = data.len();
+    while end >= 4 && data.get(end - 4..end)? == [0, 0, 0, 0] {
+        end -= 4;
+    }
+    let footer = data.get(end.checked_sub(12)?..end)?;
+    if footer.get(10..12)? != b"YZ" {
+        return None;
+    }
+    let backward = u32::from_le_bytes(footer.get(4..8)?.try_into().ok()?);
+    let index_size = (usize::try_from(backward).ok()? + 1).checked_mul(4)?;
+    let index_start = end.checked_sub(12)?.checked_sub(index_size)?;
+    let index = data.get(index_start..)?;
+    if *index.first()? != 0 {
+        return None;
+    }
+    // Number of records: a variable-length integer of up to 9 bytes.
+    let mut count = 0u64;
+    for (i, &b) in index.get(1..10)?.iter().enumerate() {
+        count |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(count);
+        }
+    }
+    None
+}
+
 struct XzReader<R: Read> {
     src: BufReader<Source<R>>,
     stream: Option<Stream>,
     /// Output bound, used to size the threaded decoder's memory budget.
     limit: u64,
+    /// Decoder threads; 1 selects the single-threaded decoder.
+    threads: u32,
     /// At least one complete stream has been decoded.
     finished_one: bool,
     done: bool,
 }
 
 impl<R: Read> XzReader<R> {
-    fn new(src: BufReader<Source<R>>, limit: u64) -> Self {
+    fn new(src: BufReader<Source<R>>, limit: u64, threads: u32) -> Self {
         XzReader {
             src,
             stream: None,
             limit,
+            threads,
             finished_one: false,
             done: false,
         }
     }
 
     fn new_stream(&self) -> Result<Stream, DecompressError> {
-        let threads = std::thread::available_parallelism()
-            .map(|n| u32::try_from(n.get()).unwrap_or(1))
-            .unwrap_or(1)
-            .min(XZ_THREADS);
-        let made = if threads > 1 {
+        let made = if self.threads > 1 {
             // Threaded decoding keeps whole blocks in memory; allow that for
             // blocks up to the declared output size (plus working space) and
             // let liblzma fall back to one thread for anything larger, so a
@@ -479,7 +561,7 @@ impl<R: Read> XzReader<R> {
                 .saturating_add(64 << 20)
                 .clamp(64 << 20, XZ_MEMLIMIT);
             MtStreamBuilder::new()
-                .threads(threads)
+                .threads(self.threads)
                 .timeout_ms(0)
                 .memlimit_threading(threading_budget)
                 .memlimit_stop(XZ_MEMLIMIT)
@@ -836,6 +918,14 @@ mod tests {
         );
         assert_eq!(decompress(&zst, Compression::Zstd, limit).unwrap(), text);
         assert_eq!(decompress(&text, Compression::None, limit).unwrap(), text);
+        // The declared size is preallocated exactly: no reallocation, no slack.
+        let out = decompress(&gzip_lib(&text), Compression::Gzip, limit).unwrap();
+        assert_eq!(out.capacity(), text.len());
+        // A limit above the real size is only an upper bound.
+        assert_eq!(
+            decompress(&xz_lib(&text, 1), Compression::Xz, limit * 3).unwrap(),
+            text
+        );
         // Exactly at the limit is fine, one byte less is not.
         for (data, c) in [
             (xz_lib(&text, 1), Compression::Xz),
@@ -932,6 +1022,24 @@ mod tests {
             Err(DecompressError::TooLarge { .. }) => {}
             other => panic!("expected TooLarge, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn xz_block_count_reads_the_index() {
+        let dists = testdata("mirror/debian/dists");
+        for (suite, blocks) in [("bookworm", 2), ("trixie", 3), ("bookworm-updates", 1)] {
+            let xz =
+                std::fs::read(format!("{dists}/{suite}/main/binary-amd64/Packages.xz")).unwrap();
+            assert_eq!(xz_block_count(&xz), Some(blocks), "{suite}");
+            // Trailing stream padding is skipped.
+            let mut padded = xz.clone();
+            padded.extend_from_slice(&[0; 8]);
+            assert_eq!(xz_block_count(&padded), Some(blocks), "{suite} padded");
+            assert_eq!(xz_block_count(&xz[..xz.len() - 1]), None);
+        }
+        assert_eq!(xz_block_count(b""), None);
+        assert_eq!(xz_block_count(b"YZ"), None);
+        assert_eq!(xz_block_count(&[0xff; 64]), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! to be non-empty and free of whitespace; their syntax belongs to
 //! [`crate::deb::version`].
 
-use crate::deb::deb822::{Deb822Error, Paragraph, paragraphs};
+use crate::deb::deb822::{Deb822Error, Field, Paragraph, Paragraphs, paragraphs};
 use crate::deb::hash::Sha256Digest;
 
 /// An error in a binary package paragraph, located by line number.
@@ -160,7 +160,7 @@ enum Key {
 }
 
 impl Key {
-    fn name(self) -> &'static str {
+    const fn name(self) -> &'static str {
         match self {
             Key::Package => "Package",
             Key::Version => "Version",
@@ -184,26 +184,117 @@ impl Key {
     }
 
     /// Classifies a field name (ASCII case-insensitive); `None` for fields
-    /// debfleet does not use. Dispatches on length first so most names are
-    /// rejected or matched with one comparison.
+    /// debfleet does not use. Picks the one candidate by length and first
+    /// letters, then compares the case-folded first and last eight bytes as
+    /// two integers.
+    ///
+    /// Folding with `| 0x20` is exact here because the scanner only hands
+    /// out names without whitespace or control characters: the only other
+    /// bytes folding onto a letter, digit or `-` are control characters.
     #[inline]
     fn of(name: &[u8]) -> Option<Key> {
-        let candidates: &[Key] = match name.len() {
-            4 => &[Key::Size],
-            6 => &[Key::Source, Key::Sha256, Key::Breaks],
-            7 => &[Key::Package, Key::Version, Key::Depends],
-            8 => &[Key::Priority, Key::Filename, Key::Provides, Key::Replaces],
-            9 => &[Key::Essential, Key::Conflicts],
-            10 => &[Key::MultiArch, Key::Recommends],
-            11 => &[Key::PreDepends],
-            12 => &[Key::Architecture],
-            14 => &[Key::InstalledSize],
+        let words = folded_words(name);
+        // The length and first letter leave at most one candidate.
+        let key = match (name.len(), words.0 as u8) {
+            (4, b's') => Key::Size,
+            (6, b's') if words.0 & 0xff00 == u64::from(b'o') << 8 => Key::Source,
+            (6, b's') => Key::Sha256,
+            (6, b'b') => Key::Breaks,
+            (7, b'p') => Key::Package,
+            (7, b'v') => Key::Version,
+            (7, b'd') => Key::Depends,
+            (8, b'p') if words.0 & 0xff_0000 == u64::from(b'o') << 16 => Key::Provides,
+            (8, b'p') => Key::Priority,
+            (8, b'f') => Key::Filename,
+            (8, b'r') => Key::Replaces,
+            (9, b'e') => Key::Essential,
+            (9, b'c') => Key::Conflicts,
+            (10, b'm') => Key::MultiArch,
+            (10, b'r') => Key::Recommends,
+            (11, b'p') => Key::PreDepends,
+            (12, b'a') => Key::Architecture,
+            (14, b'i') => Key::InstalledSize,
             _ => return None,
         };
-        candidates
-            .iter()
-            .copied()
-            .find(|k| name.eq_ignore_ascii_case(k.name().as_bytes()))
+        (KEY_WORDS.get(key as usize) == Some(&words)).then_some(key)
+    }
+}
+
+/// Every [`Key`], in declaration order.
+const ALL_KEYS: [Key; 18] = [
+    Key::Package,
+    Key::Version,
+    Key::Architecture,
+    Key::Source,
+    Key::Priority,
+    Key::Essential,
+    Key::MultiArch,
+    Key::Depends,
+    Key::PreDepends,
+    Key::Breaks,
+    Key::Conflicts,
+    Key::Provides,
+    Key::Replaces,
+    Key::Recommends,
+    Key::InstalledSize,
+    Key::Filename,
+    Key::Size,
+    Key::Sha256,
+];
+
+/// [`folded_words`] of each key's name, indexed by `Key as usize`.
+const KEY_WORDS: [(u64, u64); 18] = {
+    let mut out = [(0, 0); 18];
+    let mut i = 0;
+    while i < ALL_KEYS.len() {
+        out[i] = const_folded_words(ALL_KEYS[i].name().as_bytes());
+        i += 1;
+    }
+    out
+};
+
+/// Compile-time twin of [`folded_words`].
+const fn const_folded_words(name: &[u8]) -> (u64, u64) {
+    let len = name.len();
+    let (mut head, mut tail) = (0u64, 0u64);
+    let mut i = 0;
+    while i < len && i < 8 {
+        head |= ((name[i] | 0x20) as u64) << (8 * i);
+        i += 1;
+    }
+    if len > 8 {
+        let mut i = 0;
+        while i < 8 {
+            tail |= ((name[len - 8 + i] | 0x20) as u64) << (8 * i);
+            i += 1;
+        }
+    }
+    (head, tail)
+}
+
+/// The first eight bytes (zero-padded) and, for names longer than eight
+/// bytes, the last eight bytes of `name`, each byte OR-ed with `0x20`, as
+/// little-endian integers.
+#[inline]
+fn folded_words(name: &[u8]) -> (u64, u64) {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
+        (Some(head), Some(tail)) => {
+            let head = u64::from_le_bytes(*head) | FOLD;
+            let tail = if name.len() > 8 {
+                u64::from_le_bytes(*tail) | FOLD
+            } else {
+                0
+            };
+            (head, tail)
+        }
+        _ => {
+            let mut buf = [0u8; 8];
+            for (d, s) in buf.iter_mut().zip(name) {
+                *d = s | 0x20;
+            }
+            (u64::from_le_bytes(buf), 0)
+        }
     }
 }
 
@@ -224,24 +315,92 @@ fn invalid(line: usize, key: Key, value: &[u8], reason: &'static str) -> Package
     }
 }
 
-fn utf8(value: &[u8], line: usize, key: Key) -> Result<&str, PackageError> {
-    std::str::from_utf8(value).map_err(|_| PackageError::NonUtf8 {
-        line,
-        field: key.name(),
-    })
+/// Turns field values into `&str`. Validating a whole buffer once and
+/// slicing it is cheaper than validating each of the ~15 fields of every
+/// paragraph separately; if the buffer is not valid UTF-8 as a whole (some
+/// unused field holds Latin-1, say), each value is validated on its own.
+#[derive(Debug, Clone, Copy)]
+struct Utf8Source<'a> {
+    bytes: &'a [u8],
+    text: Option<&'a str>,
 }
 
-/// A single token: non-empty, no whitespace.
-fn token(value: &[u8], line: usize, key: Key) -> Result<&str, PackageError> {
-    if value.is_empty() || value.iter().any(u8::is_ascii_whitespace) {
-        return Err(invalid(
-            line,
-            key,
-            value,
-            "expected a single non-empty word without whitespace",
-        ));
+impl<'a> Utf8Source<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Utf8Source {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
     }
-    utf8(value, line, key)
+
+    /// `value` (a sub-slice of the source, or any other slice) as text.
+    #[inline]
+    fn str(&self, value: &'a [u8], line: usize, key: Key) -> Result<&'a str, PackageError> {
+        if let Some(text) = self.text {
+            let offset = (value.as_ptr() as usize).wrapping_sub(self.bytes.as_ptr() as usize);
+            if let Some(s) = offset
+                .checked_add(value.len())
+                .filter(|&end| end <= self.bytes.len())
+                .and_then(|end| text.get(offset..end))
+            {
+                return Ok(s);
+            }
+        }
+        std::str::from_utf8(value).map_err(|_| PackageError::NonUtf8 {
+            line,
+            field: key.name(),
+        })
+    }
+
+    /// A single token: non-empty, no whitespace.
+    #[inline]
+    fn token(&self, value: &'a [u8], line: usize, key: Key) -> Result<&'a str, PackageError> {
+        // ASCII whitespace and control characters are all <= b' '; the
+        // fold (instead of `any`) has no early exit, so it vectorises.
+        if value.is_empty() || value.iter().fold(false, |ws, &b| ws | (b <= b' ')) {
+            return Err(invalid(
+                line,
+                key,
+                value,
+                "expected a single non-empty word without whitespace or control characters",
+            ));
+        }
+        self.str(value, line, key)
+    }
+}
+
+/// Hex digit values; `0xff` marks bytes that are not hex digits.
+const HEX_VALUES: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Decodes 64 hex digits (either case) without branching per digit.
+#[inline]
+fn sha256_from_hex(value: &[u8]) -> Option<Sha256Digest> {
+    let digits: &[u8; 64] = value.try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut invalid = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let [hi, lo] = *pair else {
+            return None;
+        };
+        let (hi, lo) = (HEX_VALUES[usize::from(hi)], HEX_VALUES[usize::from(lo)]);
+        invalid |= hi | lo;
+        *o = hi << 4 | lo;
+    }
+    (invalid & 0xf0 == 0).then_some(Sha256Digest(out))
 }
 
 /// A decimal unsigned integer without sign or blanks.
@@ -269,7 +428,11 @@ fn number(value: &[u8], line: usize, key: Key) -> Result<u64, PackageError> {
 }
 
 /// Splits `Source: name` or `Source: name (version)`.
-fn source_field(value: &[u8], line: usize) -> Result<(&str, Option<&str>), PackageError> {
+fn source_field<'a>(
+    src: &Utf8Source<'a>,
+    value: &'a [u8],
+    line: usize,
+) -> Result<(&'a str, Option<&'a str>), PackageError> {
     let bad = |reason| invalid(line, Key::Source, value, reason);
     let name_end = value
         .iter()
@@ -279,7 +442,7 @@ fn source_field(value: &[u8], line: usize) -> Result<(&str, Option<&str>), Packa
     if name.is_empty() {
         return Err(bad("expected `name` or `name (version)`"));
     }
-    let name = utf8(name, line, Key::Source)?;
+    let name = src.str(name, line, Key::Source)?;
     let rest = rest.trim_ascii();
     if rest.is_empty() {
         return Ok((name, None));
@@ -298,58 +461,80 @@ fn source_field(value: &[u8], line: usize) -> Result<(&str, Option<&str>), Packa
             "the source version in parentheses must be one non-empty word",
         ));
     }
-    Ok((name, Some(utf8(inner, line, Key::Source)?)))
+    Ok((name, Some(src.str(inner, line, Key::Source)?)))
 }
 
-/// Parses the binary package fields of one `Packages` paragraph.
-///
-/// Errors: missing `Package`/`Version`/`Architecture`, non-UTF-8 in a used
-/// field, an invalid `Size`, `Installed-Size`, `SHA256`, `Source`,
-/// `Essential` or `Multi-Arch` value, or whitespace inside the package name,
-/// version or architecture. An empty relationship field is kept as
-/// `Some("")` (it has no relations).
-pub fn parse_binary_package<'a>(p: &Paragraph<'a>) -> Result<BinaryPackage<'a>, PackageError> {
-    let mut package = None;
-    let mut version = None;
-    let mut architecture = None;
-    let mut pkg = BinaryPackage {
-        package: "",
-        version: "",
-        architecture: "",
-        source: None,
-        source_version: None,
-        priority: None,
-        essential: false,
-        multi_arch: MultiArch::No,
-        depends: None,
-        pre_depends: None,
-        breaks: None,
-        conflicts: None,
-        provides: None,
-        replaces: None,
-        recommends: None,
-        installed_size: None,
-        filename: None,
-        size: None,
-        sha256: None,
-        line: p.line(),
-        raw: p.raw(),
-    };
-    for field in p.fields() {
-        let Some(key) = Key::of(field.name) else {
-            continue;
-        };
-        let (v, line) = (field.value, field.line);
+/// Collects the fields of one paragraph into a [`BinaryPackage`]; shared by
+/// [`parse_binary_package`] and the single-pass [`Packages`] iterator.
+struct Builder<'a> {
+    src: Utf8Source<'a>,
+    package: Option<&'a str>,
+    version: Option<&'a str>,
+    architecture: Option<&'a str>,
+    pkg: BinaryPackage<'a>,
+    error: Option<PackageError>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(src: Utf8Source<'a>) -> Self {
+        Builder {
+            src,
+            package: None,
+            version: None,
+            architecture: None,
+            pkg: BinaryPackage {
+                package: "",
+                version: "",
+                architecture: "",
+                source: None,
+                source_version: None,
+                priority: None,
+                essential: false,
+                multi_arch: MultiArch::No,
+                depends: None,
+                pre_depends: None,
+                breaks: None,
+                conflicts: None,
+                provides: None,
+                replaces: None,
+                recommends: None,
+                installed_size: None,
+                filename: None,
+                size: None,
+                sha256: None,
+                line: 0,
+                raw: &[],
+            },
+            error: None,
+        }
+    }
+
+    /// Takes one field; the first error is kept for [`Builder::finish`].
+    #[inline]
+    fn field(&mut self, field: Field<'a>) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(key) = Key::of(field.name) {
+            if let Err(e) = self.apply(key, field.value, field.line) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn apply(&mut self, key: Key, v: &'a [u8], line: usize) -> Result<(), PackageError> {
+        let pkg = &mut self.pkg;
+        let src = &self.src;
         match key {
-            Key::Package => package = Some(token(v, line, key)?),
-            Key::Version => version = Some(token(v, line, key)?),
-            Key::Architecture => architecture = Some(token(v, line, key)?),
+            Key::Package => self.package = Some(src.token(v, line, key)?),
+            Key::Version => self.version = Some(src.token(v, line, key)?),
+            Key::Architecture => self.architecture = Some(src.token(v, line, key)?),
             Key::Source => {
-                let (name, ver) = source_field(v, line)?;
+                let (name, ver) = source_field(src, v, line)?;
                 pkg.source = Some(name);
                 pkg.source_version = ver;
             }
-            Key::Priority => pkg.priority = Some(utf8(v, line, key)?),
+            Key::Priority => pkg.priority = Some(src.str(v, line, key)?),
             Key::Essential => {
                 pkg.essential = if v.eq_ignore_ascii_case(b"yes") {
                     true
@@ -377,39 +562,98 @@ pub fn parse_binary_package<'a>(p: &Paragraph<'a>) -> Result<BinaryPackage<'a>, 
                     )
                 })?;
             }
-            Key::Depends => pkg.depends = Some(utf8(v, line, key)?),
-            Key::PreDepends => pkg.pre_depends = Some(utf8(v, line, key)?),
-            Key::Breaks => pkg.breaks = Some(utf8(v, line, key)?),
-            Key::Conflicts => pkg.conflicts = Some(utf8(v, line, key)?),
-            Key::Provides => pkg.provides = Some(utf8(v, line, key)?),
-            Key::Replaces => pkg.replaces = Some(utf8(v, line, key)?),
-            Key::Recommends => pkg.recommends = Some(utf8(v, line, key)?),
+            Key::Depends => pkg.depends = Some(src.str(v, line, key)?),
+            Key::PreDepends => pkg.pre_depends = Some(src.str(v, line, key)?),
+            Key::Breaks => pkg.breaks = Some(src.str(v, line, key)?),
+            Key::Conflicts => pkg.conflicts = Some(src.str(v, line, key)?),
+            Key::Provides => pkg.provides = Some(src.str(v, line, key)?),
+            Key::Replaces => pkg.replaces = Some(src.str(v, line, key)?),
+            Key::Recommends => pkg.recommends = Some(src.str(v, line, key)?),
             Key::InstalledSize => pkg.installed_size = Some(number(v, line, key)?),
-            Key::Filename => pkg.filename = Some(token(v, line, key)?),
+            Key::Filename => pkg.filename = Some(src.token(v, line, key)?),
             Key::Size => pkg.size = Some(number(v, line, key)?),
             Key::Sha256 => {
-                let digest = std::str::from_utf8(v)
-                    .ok()
-                    .and_then(Sha256Digest::from_hex)
+                let digest = sha256_from_hex(v)
                     .ok_or_else(|| invalid(line, key, v, "expected 64 hexadecimal digits"))?;
                 pkg.sha256 = Some(digest);
             }
         }
+        Ok(())
     }
-    let missing = |field| PackageError::MissingField {
-        line: p.line(),
-        field,
-    };
-    pkg.package = package.ok_or_else(|| missing("Package"))?;
-    pkg.version = version.ok_or_else(|| missing("Version"))?;
-    pkg.architecture = architecture.ok_or_else(|| missing("Architecture"))?;
-    Ok(pkg)
+
+    fn finish(self, p: &Paragraph<'a>) -> Result<BinaryPackage<'a>, PackageError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let missing = |field| PackageError::MissingField {
+            line: p.line(),
+            field,
+        };
+        let mut pkg = self.pkg;
+        pkg.package = self.package.ok_or_else(|| missing("Package"))?;
+        pkg.version = self.version.ok_or_else(|| missing("Version"))?;
+        pkg.architecture = self.architecture.ok_or_else(|| missing("Architecture"))?;
+        pkg.line = p.line();
+        pkg.raw = p.raw();
+        Ok(pkg)
+    }
 }
 
-/// Parses every paragraph of a `Packages` index.
-pub fn packages(data: &[u8]) -> impl Iterator<Item = Result<BinaryPackage<'_>, PackageError>> {
-    paragraphs(data).map(|p| parse_binary_package(&p?))
+/// Parses the binary package fields of one `Packages` paragraph.
+///
+/// Errors: missing `Package`/`Version`/`Architecture`, non-UTF-8 in a used
+/// field, an invalid `Size`, `Installed-Size`, `SHA256`, `Source`,
+/// `Essential` or `Multi-Arch` value, or whitespace inside the package name,
+/// version, architecture or filename. An empty relationship field is kept as
+/// `Some("")` (it has no relations).
+pub fn parse_binary_package<'a>(p: &Paragraph<'a>) -> Result<BinaryPackage<'a>, PackageError> {
+    let mut builder = Builder::new(Utf8Source::new(p.raw()));
+    for field in p.fields() {
+        builder.field(field);
+    }
+    builder.finish(p)
 }
+
+/// Parses every paragraph of a `Packages` index, in a single pass over the
+/// bytes (see [`Paragraphs::next_with_fields`]), after checking once whether
+/// the whole buffer is UTF-8. Yields the same results as
+/// [`parse_binary_package`] applied to each of [`paragraphs`]; after an
+/// error it continues with the next paragraph.
+pub fn packages(data: &[u8]) -> Packages<'_> {
+    packages_from(paragraphs(data))
+}
+
+/// Like [`packages`], for a scanner set up by the caller (for example one
+/// chunk of [`crate::deb::deb822::split_paragraph_chunks`]).
+pub fn packages_from(paragraphs: Paragraphs<'_>) -> Packages<'_> {
+    Packages {
+        src: Utf8Source::new(paragraphs.data()),
+        paragraphs,
+    }
+}
+
+/// Iterator returned by [`packages`].
+#[derive(Debug, Clone)]
+pub struct Packages<'a> {
+    paragraphs: Paragraphs<'a>,
+    src: Utf8Source<'a>,
+}
+
+impl<'a> Iterator for Packages<'a> {
+    type Item = Result<BinaryPackage<'a>, PackageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut builder = Builder::new(self.src);
+        let paragraph = self.paragraphs.next_with_fields(|f| builder.field(f))?;
+        Some(
+            paragraph
+                .map_err(PackageError::from)
+                .and_then(|p| builder.finish(&p)),
+        )
+    }
+}
+
+impl std::iter::FusedIterator for Packages<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -632,35 +876,94 @@ SHA256: 8d5c5d2cd8b4d4ab1d9cfd5c8d6a6b2c4f2d0a4e9ef8b9c7f3ac2a1b6e5d4c3b
     }
 
     #[test]
+    fn single_pass_iterator_agrees_with_per_paragraph_parse() {
+        let mut data = Vec::new();
+        data.extend_from_slice(LIBC6);
+        data.extend_from_slice(b"\nPackage: b\nVersion: 1\nArchitecture: all\nSize: x\n");
+        data.extend_from_slice(b"\nPackage: c\nVersion: 1\n");
+        data.extend_from_slice(b"\nPackage: d\nVersion: 1\nversion: 2\nArchitecture: all\n");
+        data.extend_from_slice(
+            b"\nPackage: e\nDepends: x,\n y (>= 1)\nVersion: 2\nArchitecture: all",
+        );
+        let single: Vec<_> = packages(&data).collect();
+        let per_paragraph: Vec<_> = paragraphs(&data)
+            .map(|p| parse_binary_package(&p?))
+            .collect();
+        assert_eq!(single.len(), 5);
+        assert_eq!(single, per_paragraph);
+        assert!(single[0].is_ok() && single[4].is_ok());
+        assert!(matches!(
+            single[1],
+            Err(PackageError::InvalidValue { line: 30, .. })
+        ));
+        assert!(matches!(
+            single[2],
+            Err(PackageError::MissingField { line: 32, .. })
+        ));
+        assert!(matches!(single[3], Err(PackageError::Syntax(_))));
+        assert_eq!(single[4].as_ref().unwrap().depends, Some("x,\n y (>= 1)"));
+    }
+
+    #[test]
+    fn fast_hex_decoding_agrees_with_hash_module() {
+        let hex = "8d5c5d2cd8b4d4ab1d9cfd5c8d6a6b2c4f2d0a4e9ef8b9c7f3ac2a1b6e5d4c3b";
+        assert_eq!(sha256_from_hex(hex.as_bytes()), Sha256Digest::from_hex(hex));
+        assert_eq!(
+            sha256_from_hex(hex.to_uppercase().as_bytes()),
+            Sha256Digest::from_hex(hex)
+        );
+        for i in 0..64 {
+            for bad in [b'g', b'G', b' ', b'/', b':', b'@', b'`', 0xff, 0] {
+                let mut v = hex.as_bytes().to_vec();
+                v[i] = bad;
+                assert_eq!(sha256_from_hex(&v), None, "{i} {bad}");
+            }
+        }
+        assert_eq!(sha256_from_hex(&hex.as_bytes()[1..]), None);
+        assert_eq!(sha256_from_hex(b""), None);
+    }
+
+    #[test]
+    fn latin1_elsewhere_in_the_buffer_does_not_matter() {
+        let data = b"Package: a\nVersion: 1\nArchitecture: all\nMaintainer: Jos\xe9\n\n\
+                     Package: b\nVersion: 2\nArchitecture: all\nDepends: a (>= 1)\n";
+        let r: Vec<_> = packages(data).map(|p| p.unwrap()).collect();
+        assert_eq!(r[1].depends, Some("a (>= 1)"));
+        assert_eq!(r[1].package, "b");
+        let utf8 = "Package: a\nVersion: 1\nArchitecture: all\nMaintainer: José\n";
+        assert_eq!(
+            packages(utf8.as_bytes()).next().unwrap().unwrap().package,
+            "a"
+        );
+    }
+
+    #[test]
     fn key_dispatch_matches_every_name_case_insensitively() {
-        for key in [
-            Key::Package,
-            Key::Version,
-            Key::Architecture,
-            Key::Source,
-            Key::Priority,
-            Key::Essential,
-            Key::MultiArch,
-            Key::Depends,
-            Key::PreDepends,
-            Key::Breaks,
-            Key::Conflicts,
-            Key::Provides,
-            Key::Replaces,
-            Key::Recommends,
-            Key::InstalledSize,
-            Key::Filename,
-            Key::Size,
-            Key::Sha256,
-        ] {
+        for (i, key) in ALL_KEYS.into_iter().enumerate() {
+            assert_eq!(key as usize, i);
+            assert_eq!(KEY_WORDS[i], folded_words(key.name().as_bytes()));
             assert_eq!(Key::of(key.name().as_bytes()), Some(key));
             assert_eq!(
                 Key::of(key.name().to_ascii_lowercase().as_bytes()),
                 Some(key)
             );
+            let upper = key.name().to_ascii_uppercase();
+            assert_eq!(Key::of(upper.as_bytes()), Some(key));
         }
-        assert_eq!(Key::of(b"Suggests"), None);
-        assert_eq!(Key::of(b"MD5sum"), None);
-        assert_eq!(Key::of(b""), None);
+        for other in [
+            &b"Suggests"[..],
+            b"MD5sum",
+            b"",
+            b"Size2",
+            b"Packages",
+            b"Packag",
+            b"Installed-Sizf",
+            b"Architecturf",
+            b"Xrchitecture",
+            b"Maintainer",
+            b"Description-md5",
+        ] {
+            assert_eq!(Key::of(other), None, "{other:?}");
+        }
     }
 }

@@ -382,7 +382,9 @@ pub fn plan(
         steps.truncate(1);
     }
     if limits.size_limit_percent > 0 {
-        let download: u64 = steps.iter().map(|s| s.download.size).sum();
+        let download = steps
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(s.download.size));
         let allowed = u128::from(full_size) * u128::from(limits.size_limit_percent) / 100;
         if download != 0 && allowed < u128::from(download) {
             return PdiffPlan::FullDownload {
@@ -645,22 +647,31 @@ fn count_lines(data: &[u8]) -> usize {
 }
 
 /// Position after `n` more lines of `base` starting at `pos`, or None when
-/// the base has fewer.
-fn skip_lines(base: &[u8], pos: usize, n: usize) -> Option<usize> {
-    if n == 0 {
-        return Some(pos);
-    }
-    let rest = base.get(pos..)?;
-    let mut newlines = memchr::memchr_iter(b'\n', rest);
-    match newlines.nth(n - 1) {
-        Some(i) => Some(pos + i + 1),
-        None => {
-            // A final line without '\n' is a line too.
-            let complete = memchr::memchr_iter(b'\n', rest).count();
-            let partial = rest.last().is_some_and(|&b| b != b'\n');
-            (partial && complete + 1 == n).then_some(base.len())
+/// the base has fewer. Long stretches are skipped by counting newlines a
+/// block at a time (vectorised), not one line at a time.
+fn skip_lines(base: &[u8], mut pos: usize, n: usize) -> Option<usize> {
+    const BLOCK: usize = 16 << 10;
+    let mut left = n;
+    while left > 0 {
+        let rest = base.get(pos..)?;
+        if rest.is_empty() {
+            return None;
         }
+        let chunk = &rest[..rest.len().min(BLOCK)];
+        let newlines = memchr::memchr_iter(b'\n', chunk).count();
+        if newlines >= left {
+            let i = memchr::memchr_iter(b'\n', chunk).nth(left - 1)?;
+            return Some(pos + i + 1);
+        }
+        if chunk.len() == rest.len() {
+            // End of the base: a final line without '\n' is a line too.
+            let partial = chunk.last().is_some_and(|&b| b != b'\n');
+            return (partial && newlines + 1 == left).then_some(base.len());
+        }
+        left -= newlines;
+        pos += chunk.len();
     }
+    Some(pos)
 }
 
 /// Applies an ed script as written by `diff --ed` to `base` (rred
@@ -1159,6 +1170,39 @@ mod tests {
         assert_eq!(apply_ed(b"a\nb", b"2c\nB\n.\n").unwrap(), b"a\nB\n");
         // Terminator at end of file without newline.
         assert_eq!(apply_ed(b"a\n", b"1c\nb\n.").unwrap(), b"b\n");
+    }
+
+    #[test]
+    fn skip_lines_across_blocks() {
+        let base: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', &base).map(|i| i + 1))
+            .collect();
+        for (from, n) in [
+            (0, 0),
+            (0, 1),
+            (0, 19_999),
+            (0, 20_000),
+            (5, 3_000),
+            (17_000, 3_000),
+        ] {
+            assert_eq!(
+                skip_lines(&base, starts[from], n),
+                Some(starts[from + n]),
+                "{from}+{n}"
+            );
+        }
+        assert_eq!(skip_lines(&base, 0, 20_001), None);
+        assert_eq!(skip_lines(&base, starts[19_999], 2), None);
+        // Final line without newline.
+        let mut open = base.clone();
+        open.extend_from_slice(b"last");
+        assert_eq!(skip_lines(&open, 0, 20_001), Some(open.len()));
+        assert_eq!(skip_lines(&open, 0, 20_002), None);
+        assert_eq!(count_lines(&open), 20_001);
+        assert_eq!(count_lines(&base), 20_000);
     }
 
     #[test]

@@ -283,7 +283,11 @@ fn is_profile_byte(b: u8) -> bool {
 
 /// Characters that end a version inside `( )`.
 fn ends_version(b: u8) -> bool {
-    b.is_ascii_whitespace() || matches!(b, b')' | b'(' | b',' | b'|' | b'[' | b']' | b'<' | b'>')
+    b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b')' | b'(' | b',' | b'|' | b'[' | b']' | b'<' | b'>' | b'='
+        )
 }
 
 struct Parser<'a> {
@@ -682,6 +686,7 @@ mod tests {
             ("a |", 3, RelationErrorKind::EmptyRelation),
             ("a (1.0)", 3, RelationErrorKind::MissingOperator),
             ("a (>= )", 6, RelationErrorKind::MissingVersion),
+            ("a (==1)", 4, RelationErrorKind::MissingVersion),
             ("a (>= 1.0", 2, RelationErrorKind::UnterminatedVersion),
             ("a (>= 1.0, b", 2, RelationErrorKind::UnterminatedVersion),
             (

@@ -454,7 +454,7 @@ impl Selection<'_> {
 
 enum Loaded {
     Checked {
-        report: ImageReport,
+        report: Box<ImageReport>,
         image: String,
         path: std::path::PathBuf,
         image_line: usize,
@@ -481,14 +481,23 @@ pub fn check_fleet(
     options: &CheckOptions,
     now: Timestamp,
 ) -> Result<(CheckReport, CacheStats), CheckError> {
-    use super::manifest::{ManifestError, parse_manifest_collecting, read_manifest, validate_against};
+    use super::manifest::{
+        ManifestError, parse_manifest_collecting, read_manifest, validate_against,
+    };
     use super::manifest_cache::{self, ManifestCache};
     let cache_path = store.cache_dir().join("manifests.cache");
     let cache = ManifestCache::load(&cache_path);
     let paths = match config.manifest_paths() {
         Ok(p) => p,
         Err(e) => {
-            let report = check(store, config, &[], &[ManifestError::Listing(e)], options, now)?;
+            let report = check(
+                store,
+                config,
+                &[],
+                &[ManifestError::Listing(e)],
+                options,
+                now,
+            )?;
             return Ok((report, CacheStats::default()));
         }
     };
@@ -545,7 +554,7 @@ pub fn check_fleet(
                     entry,
                 };
             }
-            let report = check_image(config, &tables, &m, options);
+            let report = Box::new(check_image(config, &tables, &m, options));
             Loaded::Checked {
                 report,
                 image: m.image,
@@ -562,19 +571,20 @@ pub fn check_fleet(
         ..Default::default()
     };
     let mut cache_entries: Vec<std::borrow::Cow<'_, [u8]>> = Vec::with_capacity(loaded.len());
-    let mut keep_entry = |path: &std::path::Path, hit: bool, entry: Option<Vec<u8>>, stats: &mut CacheStats| {
-        if hit {
-            stats.cache_hits += 1;
-            if let Some(raw) = cache.raw_by_path(path) {
-                cache_entries.push(std::borrow::Cow::Borrowed(raw));
+    let mut keep_entry =
+        |path: &std::path::Path, hit: bool, entry: Option<Vec<u8>>, stats: &mut CacheStats| {
+            if hit {
+                stats.cache_hits += 1;
+                if let Some(raw) = cache.raw_by_path(path) {
+                    cache_entries.push(std::borrow::Cow::Borrowed(raw));
+                }
+            } else {
+                stats.parsed += 1;
+                if let Some(e) = entry {
+                    cache_entries.push(std::borrow::Cow::Owned(e));
+                }
             }
-        } else {
-            stats.parsed += 1;
-            if let Some(e) = entry {
-                cache_entries.push(std::borrow::Cow::Owned(e));
-            }
-        }
-    };
+        };
     let mut invalid: Vec<ManifestError> = Vec::new();
     let mut checked = Vec::new();
     for l in loaded {
@@ -623,7 +633,7 @@ pub fn check_fleet(
         .into_iter()
         .zip(duplicate)
         .filter(|(_, dup)| !dup)
-        .map(|((r, ..), _)| r)
+        .map(|((r, ..), _)| *r)
         .collect();
     if stats.parsed > 0 || cache.len() != stats.cache_hits {
         // A cache that cannot be written (read-only store) only costs speed.

@@ -66,8 +66,14 @@ impl ManifestCache {
         for _ in 0..count {
             let len = r.u32()? as usize;
             let start = r.pos;
-            let end = start.checked_add(len).filter(|&e| e <= body.len()).ok_or("entry out of bounds")?;
-            let mut e = Reader { b: &body[..end], pos: start };
+            let end = start
+                .checked_add(len)
+                .filter(|&e| e <= body.len())
+                .ok_or("entry out of bounds")?;
+            let mut e = Reader {
+                b: &body[..end],
+                pos: start,
+            };
             let p = PathBuf::from(e.str()?);
             let hash = e.digest()?;
             index.insert(p, (hash, start..end));
@@ -273,7 +279,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_hit_rules() {
-        let bytes = b"image: a\nbase: b\narchitecture: amd64\npackages:\n  libc6: \"2.36-9\"\n  x:i386: 1.0\nhold: [libc6]\nlabels: {team: t}\n";
+        let bytes = b"image: a\nbase: b\narchitecture: amd64\npackages:\n  libc6: \"2.36-9\"\n  xx:i386: 1.0\nhold: [libc6]\nlabels: {team: t}\n";
         let m = super::super::manifest::parse_manifest(Path::new("/f/a.yaml"), bytes).unwrap();
         let entry = encode(&m);
         assert_eq!(decode(&entry).unwrap(), m);

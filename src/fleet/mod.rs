@@ -3,6 +3,7 @@
 pub mod check;
 pub mod config;
 pub mod explain;
+pub mod generate;
 pub mod manifest;
 pub mod manifest_cache;
 pub mod sources;

@@ -132,10 +132,12 @@ struct PreparedIndex {
     fetched: Option<ParsedIndex>,
 }
 
+/// (package, version, arch) -> stripped stanza, sorted, deduplicated.
+type Records = BTreeMap<(String, String, String), Vec<u8>>;
+
 struct ParsedIndex {
     fetched: FetchedIndex,
-    /// (package, version, arch) -> stripped stanza, sorted, deduplicated.
-    records: BTreeMap<(String, String, String), Vec<u8>>,
+    records: Records,
 }
 
 enum Prepared {
@@ -311,10 +313,7 @@ fn prepare_suite(
     let mut indexes = Vec::new();
     for wanted in wanted_indexes(target, Some(&release)) {
         let current = store.index_in(&txn, &wanted.key)?;
-        let signed = release.release.file(&wanted.path).cloned().or_else(|| {
-            // Some suites list only compressed variants.
-            None
-        });
+        let signed = release.release.file(&wanted.path).cloned();
         if let (Some(current), Some(signed)) = (&current, &signed)
             && current.sha256 == signed.sha256.to_hex()
         {
@@ -395,7 +394,7 @@ pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Ve
 fn parse_records(
     content: &[u8],
     index_arch: &str,
-) -> Result<BTreeMap<(String, String, String), Vec<u8>>, package::PackageError> {
+) -> Result<Records, package::PackageError> {
     let mut out = BTreeMap::new();
     for pkg in package::packages(content) {
         let pkg = pkg?;
@@ -699,7 +698,7 @@ fn write_records(
     id: u32,
     index_key: &str,
     generation: u64,
-    records: &BTreeMap<(String, String, String), Vec<u8>>,
+    records: &Records,
 ) -> Result<(u64, u64, u64), StoreError> {
     let mut table = txn.open_table(PACKAGES).map_err(|e| store.err(e))?;
     let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;

@@ -475,8 +475,23 @@ impl CandidateTable {
             .map_err(|_| "string not UTF-8".into())
     }
 
+    /// The raw bytes of a string reference (bounds were validated at open).
+    fn bytes_at(&self, off: usize) -> &[u8] {
+        let s = le_u32(&self.data, off) as usize;
+        let l = le_u32(&self.data, off + 4) as usize;
+        self.data
+            .get(self.pool_off + s..self.pool_off + s + l)
+            .unwrap_or(&[])
+    }
+
+    /// A string reference, without re-checking UTF-8.
     fn str_unchecked(&self, off: usize) -> &str {
-        self.str_at(off).unwrap_or("")
+        let bytes = self.bytes_at(off);
+        // SAFETY: `from_bytes` checked, at open, that every string
+        // reference of the table is in bounds and valid UTF-8, and the
+        // bytes never change afterwards (owned, or a mapping of a file that
+        // is only ever replaced by rename).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     /// The staleness key the table was built for.
@@ -557,7 +572,8 @@ impl CandidateTable {
                 return None;
             }
             let i = slot - 1;
-            if i < self.packages && self.str_unchecked(self.packages_off + i * PACKAGE_LEN) == name
+            if i < self.packages
+                && self.bytes_at(self.packages_off + i * PACKAGE_LEN) == name.as_bytes()
             {
                 return Some(i);
             }
