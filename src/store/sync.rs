@@ -391,10 +391,7 @@ pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Ve
 }
 
 /// Parses a Packages file into stripped records keyed by (name, version, arch).
-fn parse_records(
-    content: &[u8],
-    index_arch: &str,
-) -> Result<Records, package::PackageError> {
+fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::PackageError> {
     let mut out = BTreeMap::new();
     for pkg in package::packages(content) {
         let pkg = pkg?;
