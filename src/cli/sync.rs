@@ -107,14 +107,14 @@ pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, S
             _ => 0,
         })
         .sum();
-    if churn > COMPACT_AFTER_RECORDS {
+    if churn > COMPACT_AFTER_RECORDS && std::env::var_os("DEBFLEET_NO_COMPACT").is_none() {
         store.compact()?;
     }
     // Refresh the compiled tables now, so check starts warm.
     for base in fleet.bases.values() {
         let spec = sources::base_spec(base);
         for arch in &base.architectures {
-            table::open_or_build(&store, &spec, arch)?;
+            table::ensure_current(&store, &spec, arch)?;
         }
     }
     Ok((store, report))

@@ -174,30 +174,37 @@ pub fn sync(
             prepare_suite(store, t, keyring, options).map_err(|e| e.to_string())
         })
         .collect();
+    // Every new generation of this run, and the last-checked times, are
+    // written in ONE transaction: one durable commit, and a crash leaves the
+    // store exactly as it was before the run or with the whole run applied.
+    let db = store.writer()?;
+    let txn = db.begin_write().map_err(|e| store.err(e))?;
     let mut report = SyncReport { suites: Vec::new() };
     for (target, prepared) in targets.iter().zip(prepared) {
         let outcome = match prepared {
             Err(error) => SuiteOutcome::Failed { error },
             Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
             Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
-            Ok(Prepared::Changed(p)) => match write_suite(store, target, *p, options) {
-                Ok(summary) => SuiteOutcome::Updated(summary),
-                Err(e) => SuiteOutcome::Failed {
-                    error: e.to_string(),
-                },
-            },
+            // A store error aborts the transaction: nothing of this run lands.
+            Ok(Prepared::Changed(p)) => {
+                SuiteOutcome::Updated(write_suite(&txn, store, target, *p, options)?)
+            }
         };
         progress.suite_finished(&target.key(), &outcome);
         report.suites.push((target.key(), outcome));
     }
-    record_checked(store, &report, options.now)?;
+    record_checked(&txn, store, &report, options.now)?;
+    txn.commit().map_err(|e| store.err(e))?;
     Ok(report)
 }
 
 /// Records when each suite was last confirmed, for data-age reporting.
-fn record_checked(store: &Store, report: &SyncReport, now: Timestamp) -> Result<(), StoreError> {
-    let db = store.writer()?;
-    let txn = db.begin_write().map_err(|e| store.err(e))?;
+fn record_checked(
+    txn: &WriteTransaction,
+    store: &Store,
+    report: &SyncReport,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     {
         let mut table = txn.open_table(SUITE_CHECKED).map_err(|e| store.err(e))?;
         for (key, outcome) in &report.suites {
@@ -211,7 +218,7 @@ fn record_checked(store: &Store, report: &SyncReport, now: Timestamp) -> Result<
             }
         }
     }
-    txn.commit().map_err(|e| store.err(e))
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -510,13 +517,12 @@ fn method_name(m: &FetchMethod) -> String {
 }
 
 fn write_suite(
+    txn: &WriteTransaction,
     store: &Store,
     target: &SyncTarget,
     prepared: PreparedSuite,
     options: &SyncOptions,
 ) -> Result<SuiteSummary, StoreError> {
-    let db = store.writer()?;
-    let txn = db.begin_write().map_err(|e| store.err(e))?;
     let generation = next_counter(&txn, store, "next_generation")?;
     let previous = {
         let suites = txn.open_table(SUITES).map_err(|e| store.err(e))?;
@@ -683,7 +689,6 @@ fn write_suite(
             .insert(target.key().as_str(), json.as_slice())
             .map_err(|e| store.err(e))?;
     }
-    txn.commit().map_err(|e| store.err(e))?;
     summary.elapsed = prepared.started.elapsed();
     Ok(summary)
 }

@@ -429,6 +429,9 @@ impl CandidateTable {
         if pool_off + pool_len != body.len() || !slots.is_power_of_two() {
             return Err("section sizes do not add up".into());
         }
+        if std::str::from_utf8(&b[pool_off..pool_off + pool_len]).is_err() {
+            return Err("string pool is not UTF-8".into());
+        }
         let table = CandidateTable {
             data,
             packages,
@@ -465,14 +468,26 @@ impl CandidateTable {
         Ok(table)
     }
 
+    /// Checks a string reference: in bounds, on UTF-8 character boundaries
+    /// of the pool (which `from_bytes` checked is UTF-8 as a whole).
     fn str_at(&self, off: usize) -> Result<&str, String> {
         let s = le_u32(&self.data, off) as usize;
         let l = le_u32(&self.data, off + 4) as usize;
-        if s + l > self.pool_len {
+        let pool = self.pool()?;
+        if s + l > pool.len() || !pool.is_char_boundary(s) || !pool.is_char_boundary(s + l) {
             return Err("string out of bounds".into());
         }
-        std::str::from_utf8(&self.data[self.pool_off + s..self.pool_off + s + l])
-            .map_err(|_| "string not UTF-8".into())
+        Ok(&pool[s..s + l])
+    }
+
+    fn pool(&self) -> Result<&str, String> {
+        let bytes = self
+            .data
+            .get(self.pool_off..self.pool_off + self.pool_len)
+            .ok_or("string pool out of bounds")?;
+        // SAFETY: `from_bytes` validated the whole pool as UTF-8 before any
+        // string is read, and the bytes never change afterwards.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
     }
 
     /// The raw bytes of a string reference (bounds were validated at open).
@@ -638,6 +653,27 @@ impl CandidateTable {
             }
         }
     }
+}
+
+/// Makes sure the (base, arch) table on disk is current, reading only its
+/// header when it is (a full checksum verification happens when `check`
+/// opens it). Returns true when it had to be rebuilt.
+pub fn ensure_current(store: &Store, base: &BaseSpec, arch: &str) -> Result<bool, TableError> {
+    let txn = store.read()?;
+    let sources = sources(store, &txn, base, arch)?;
+    let path = table_path(store, &base.name, arch);
+    let mut header = [0u8; 40];
+    let current = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && &header[..8] == MAGIC
+        && header[8..40] == sources.key.0;
+    if current {
+        return Ok(false);
+    }
+    let bytes = build(store, &txn, &sources, arch)?;
+    write_atomically(&path, &bytes)?;
+    Ok(true)
 }
 
 /// Opens the (base, arch) table, rebuilding it when missing, corrupt or stale.
