@@ -523,7 +523,7 @@ fn write_suite(
     prepared: PreparedSuite,
     options: &SyncOptions,
 ) -> Result<SuiteSummary, StoreError> {
-    let generation = next_counter(&txn, store, "next_generation")?;
+    let generation = next_counter(txn, store, "next_generation")?;
     let previous = {
         let suites = txn.open_table(SUITES).map_err(|e| store.err(e))?;
         let prev = suites
@@ -536,7 +536,7 @@ fn write_suite(
             None => None,
         }
     };
-    let inrelease_key = put_blob(&txn, store, &prepared.release.inrelease, false)?;
+    let inrelease_key = put_blob(txn, store, &prepared.release.inrelease, false)?;
     let mut summary = SuiteSummary {
         generation,
         accepted_expired: prepared.release.accepted_expired,
@@ -582,13 +582,13 @@ fn write_suite(
         };
         let id = match &existing {
             Some(s) => s.id,
-            None => u32::try_from(next_counter(&txn, store, "next_index_id")?)
+            None => u32::try_from(next_counter(txn, store, "next_index_id")?)
                 .map_err(|_| store.corrupt("next_index_id", "overflow"))?,
         };
         let (blob_key, blob_path) = match &parsed.fetched.original {
-            Some((path, bytes)) => (put_blob(&txn, store, bytes, false)?, path.clone()),
+            Some((path, bytes)) => (put_blob(txn, store, bytes, false)?, path.clone()),
             None => (
-                put_blob(&txn, store, &parsed.fetched.content, true)?,
+                put_blob(txn, store, &parsed.fetched.content, true)?,
                 index.wanted.path.clone(),
             ),
         };
