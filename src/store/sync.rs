@@ -593,7 +593,7 @@ fn write_suite(
             ),
         };
         let (added, removed, changed) = write_records(
-            &txn,
+            txn,
             store,
             id,
             &index.wanted.key,
