@@ -79,6 +79,17 @@ fn bench_xz(c: &mut Criterion) {
             out
         })
     });
+    // What sync does with an index: decode, then parse every package.
+    group.bench_function("debfleet_decode_and_parse_packages", |b| {
+        b.iter(|| {
+            let out = decompress(black_box(&xz), Compression::Xz, size).expect("decode");
+            let n = debfleet::deb::package::packages(&out)
+                .filter(|p| p.is_ok())
+                .count();
+            assert!(n > 60_000);
+            n
+        })
+    });
     group.bench_function("liblzma_single_thread", |b| {
         b.iter(|| {
             let mut out = Vec::with_capacity(size as usize);
