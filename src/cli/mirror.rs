@@ -51,7 +51,8 @@ pub struct SeenArgs {
     /// Binary package name.
     pub package: String,
     /// Exact version.
-    pub version: String,
+    #[arg(value_name = "VERSION")]
+    pub package_version: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -103,6 +104,7 @@ fn verify(global: &super::GlobalArgs, args: &VerifyArgs) -> Result<ExitCode> {
             .collect()
     };
     let mut verdicts = Vec::new();
+    let mut keyrings: std::collections::HashMap<PathBuf, Keyring> = Default::default();
     for g in &selected {
         let keyring_path = match (&args.keyring, &fleet) {
             (Some(k), _) => k.clone(),
@@ -112,9 +114,13 @@ fn verify(global: &super::GlobalArgs, args: &VerifyArgs) -> Result<ExitCode> {
                 .with_context(|| format!("no keyring configured for archive {}", g.archive))?,
             (None, None) => anyhow::bail!("pass --keyring"),
         };
-        let keyring = Keyring::from_file(&keyring_path)
-            .with_context(|| format!("loading keyring {}", keyring_path.display()))?;
-        verdicts.push(reverify::verify_generation(&store, g, &keyring)?);
+        if !keyrings.contains_key(&keyring_path) {
+            let keyring = Keyring::from_file(&keyring_path)
+                .with_context(|| format!("loading keyring {}", keyring_path.display()))?;
+            keyrings.insert(keyring_path.clone(), keyring);
+        }
+        let keyring = &keyrings[&keyring_path];
+        verdicts.push(reverify::verify_generation(&store, g, keyring)?);
     }
     let failed = verdicts.iter().filter(|v| !v.ok).count();
     if args.format == Format::Json {
@@ -256,7 +262,7 @@ fn generations(global: &super::GlobalArgs, args: &GenerationsArgs) -> Result<Exi
 
 fn seen(global: &super::GlobalArgs, args: &SeenArgs) -> Result<ExitCode> {
     let store = open_read(global)?;
-    let seen = store.version_seen(&args.package, &args.version)?;
+    let seen = store.version_seen(&args.package, &args.package_version)?;
     let mut rows = Vec::new();
     for (index, first, gone) in &seen {
         let first_at = store.generation(*first)?.map(|g| g.fetched_at);
@@ -271,12 +277,12 @@ fn seen(global: &super::GlobalArgs, args: &SeenArgs) -> Result<ExitCode> {
     }
     if args.format == Format::Json {
         context::print_json(&serde_json::json!({
-            "package": args.package, "version": args.version, "seen": rows,
+            "package": args.package, "version": args.package_version, "seen": rows,
         }))?;
     } else if rows.is_empty() {
         println!(
             "{} {} was never seen on this mirror",
-            args.package, args.version
+            args.package, args.package_version
         );
     } else {
         for r in &rows {

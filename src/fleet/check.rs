@@ -165,13 +165,24 @@ impl Tables {
         config: &FleetConfig,
         keys: &BTreeSet<(String, String)>,
     ) -> Result<Tables, CheckError> {
+        let txn = store.read()?;
+        Self::load_in(store, &txn, config, keys)
+    }
+
+    /// [`Tables::load`] from one read snapshot.
+    pub fn load_in(
+        store: &Store,
+        txn: &redb::ReadTransaction,
+        config: &FleetConfig,
+        keys: &BTreeSet<(String, String)>,
+    ) -> Result<Tables, CheckError> {
         let mut tables = BTreeMap::new();
         for (base, arch) in keys {
             let Some(b) = config.bases.get(base) else {
                 continue;
             };
             let spec = base_spec(b);
-            let t = table::open_or_build(store, &spec, arch)?;
+            let t = table::open_or_build_in(store, txn, &spec, arch)?;
             tables.insert((base.clone(), arch.clone()), t);
         }
         Ok(Tables { tables })
@@ -218,8 +229,11 @@ pub fn check(
             }
         }
     }
-    let tables = Tables::load(store, config, &keys)?;
-    let data = data_age(store, config, &keys, now)?;
+    // Tables and data age from one snapshot, so a concurrent sync cannot
+    // make the report mix two generations.
+    let txn = store.read()?;
+    let tables = Tables::load_in(store, &txn, config, &keys)?;
+    let data = data_age(store, &txn, config, &keys, now)?;
     if let Some(max) = options.max_age {
         for d in &data {
             let too_old = d.age_seconds.is_none_or(|a| a > max.as_secs() as i64);
@@ -267,6 +281,7 @@ pub fn check(
 
 fn data_age(
     store: &Store,
+    txn: &redb::ReadTransaction,
     config: &FleetConfig,
     keys: &BTreeSet<(String, String)>,
     now: Timestamp,
@@ -279,13 +294,12 @@ fn data_age(
             }
         }
     }
-    let txn = store.read()?;
     let mut out = Vec::new();
     for key in suites {
-        let Some(state) = store.suite_in(&txn, &key)? else {
+        let Some(state) = store.suite_in(txn, &key)? else {
             continue;
         };
-        let checked = store.suite_checked_in(&txn, &key)?;
+        let checked = store.suite_checked_in(txn, &key)?;
         out.push(DataAge {
             suite: key,
             generation: state.generation,
@@ -507,8 +521,9 @@ pub fn check_fleet(
             keys.insert((base.name.clone(), arch.clone()));
         }
     }
-    let tables = Tables::load(store, config, &keys)?;
-    let data = data_age(store, config, &keys, now)?;
+    let txn = store.read()?;
+    let tables = Tables::load_in(store, &txn, config, &keys)?;
+    let data = data_age(store, &txn, config, &keys, now)?;
     if let Some(max) = options.max_age {
         // Only the suites of bases in use matter; unmirrored bases have no data.
         for d in &data {

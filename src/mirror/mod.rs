@@ -84,6 +84,17 @@ pub enum MirrorError {
         path: String,
         last: Box<MirrorError>,
     },
+    /// Patching was tried and failed, and the full file could not be fetched
+    /// either: both reasons are reported, the patch one first.
+    #[error(
+        "{location}: cannot update {path}: the pdiff update failed ({pdiff}), and the full file could not be fetched ({full}). Fix the mirror (its patches or its full index files)"
+    )]
+    PdiffAndFull {
+        location: String,
+        path: String,
+        pdiff: Box<MirrorError>,
+        full: Box<MirrorError>,
+    },
 }
 
 /// Policy knobs for release verification.
@@ -241,17 +252,18 @@ pub fn fetch_index(
         });
     }
     let full_size = variants.first().map_or(0, |(_, e)| e.size);
+    // Why patching was not possible, reported if the full file fails too.
+    let mut pdiff_failure: Option<MirrorError> = None;
     if let (Some(previous), Some(target)) = (previous.as_ref(), target.as_ref())
         && let Some(diff_index) = release.release.file(&format!("{path}.diff/Index"))
     {
         match fetch_by_pdiff(
             source, &dir, release, path, diff_index, previous, target, full_size, limits,
         ) {
-            Ok(Some(fetched)) => return Ok(fetched),
-            Ok(None) => {}
-            // A broken chain or bad patch falls back to the full file; the
-            // full file is verified independently.
-            Err(_) => {}
+            Ok(fetched) => return Ok(fetched),
+            // A broken chain, a bad patch or a chain over the limits falls
+            // back to the full file, which is verified independently.
+            Err(e) => pdiff_failure = Some(e),
         }
     }
     let mut last: Option<MirrorError> = None;
@@ -288,12 +300,21 @@ pub fn fetch_index(
             Err(e) => last = Some(e),
         }
     }
-    Err(MirrorError::NoVariant {
-        location,
-        path: path.to_string(),
-        last: Box::new(last.unwrap_or(MirrorError::Source(SourceError::NotFound {
-            location: source.describe(&format!("{dir}/{path}.*")),
-        }))),
+    let full = Box::new(last.unwrap_or(MirrorError::Source(SourceError::NotFound {
+        location: source.describe(&format!("{dir}/{path}.*")),
+    })));
+    Err(match pdiff_failure {
+        Some(pdiff) => MirrorError::PdiffAndFull {
+            location,
+            path: path.to_string(),
+            pdiff: Box::new(pdiff),
+            full,
+        },
+        None => MirrorError::NoVariant {
+            location,
+            path: path.to_string(),
+            last: full,
+        },
     })
 }
 
@@ -332,15 +353,28 @@ fn check_entry(
 }
 
 /// Fetches one listed file and checks its size and hash. Tries the by-hash
-/// name first when the Release allows it. Returns the bytes and whether the
-/// by-hash name served them.
+/// name first when the Release allows it, and the canonical name when that
+/// fails (either is verified against the signed entry). Returns the bytes and
+/// whether the by-hash name served them.
 fn fetch_verified(
     source: &MirrorSource,
     dir: &str,
     release: &Release,
     entry: &IndexFileEntry,
 ) -> Result<(Vec<u8>, bool), MirrorError> {
-    let canonical = format!("{dir}/{}", entry.path);
+    let fetch_checked = |rel: &str| -> Result<Vec<u8>, MirrorError> {
+        let bytes = source.fetch(rel, entry.size)?;
+        check_entry(
+            &source.describe(rel),
+            entry,
+            bytes.len() as u64,
+            Sha256Digest::of(&bytes),
+        )?;
+        Ok(bytes)
+    };
+    // Why the by-hash copy was unusable when it exists but is bad; reported
+    // if the canonical name does not exist either.
+    let mut by_hash_failure = None;
     if release.acquire_by_hash {
         let parent = entry.path.rsplit_once('/').map_or("", |(p, _)| p);
         let by_hash = if parent.is_empty() {
@@ -348,27 +382,27 @@ fn fetch_verified(
         } else {
             format!("{dir}/{parent}/by-hash/SHA256/{}", entry.sha256)
         };
-        if let Ok(bytes) = source.fetch(&by_hash, entry.size) {
-            let location = source.describe(&by_hash);
-            check_entry(
-                &location,
-                entry,
-                bytes.len() as u64,
-                Sha256Digest::of(&bytes),
-            )?;
-            return Ok((bytes, true));
+        match fetch_checked(&by_hash) {
+            Ok(bytes) => return Ok((bytes, true)),
+            Err(MirrorError::Source(SourceError::NotFound { .. })) => {}
+            Err(e) => by_hash_failure = Some(e),
         }
     }
-    let bytes = source.fetch(&canonical, entry.size)?;
-    check_entry(
-        &source.describe(&canonical),
-        entry,
-        bytes.len() as u64,
-        Sha256Digest::of(&bytes),
-    )?;
-    Ok((bytes, false))
+    match (
+        fetch_checked(&format!("{dir}/{}", entry.path)),
+        by_hash_failure,
+    ) {
+        (Ok(bytes), _) => Ok((bytes, false)),
+        (Err(MirrorError::Source(SourceError::NotFound { .. })), Some(by_hash)) => Err(by_hash),
+        (Err(e), _) => Err(e),
+    }
 }
 
+/// Brings `previous` up to `target` with the patches the Index offers.
+/// Any reason not to (stale Index, chain broken or over the limits, a patch
+/// that does not match the Index, a result that does not match the Release)
+/// is an error, so that the caller can fall back to the full file and still
+/// report why patching failed.
 #[allow(clippy::too_many_arguments)]
 fn fetch_by_pdiff(
     source: &MirrorSource,
@@ -380,7 +414,7 @@ fn fetch_by_pdiff(
     target: &IndexFileEntry,
     full_size: u64,
     limits: PdiffLimits,
-) -> Result<Option<FetchedIndex>, MirrorError> {
+) -> Result<FetchedIndex, MirrorError> {
     let location = source.describe(&format!("{dir}/{path}.diff/Index"));
     let pdiff_err = |message: String| MirrorError::Pdiff {
         location: location.clone(),
@@ -391,23 +425,21 @@ fn fetch_by_pdiff(
     }
     let (index_bytes, _) = fetch_verified(source, dir, &release.release, diff_index_entry)?;
     let index = PdiffIndex::parse(&index_bytes).map_err(|e| pdiff_err(e.to_string()))?;
-    if index.current.0 != target.sha256 {
-        return Err(pdiff_err(
-            "SHA256-Current does not match the signed Release".into(),
-        ));
-    }
+    index
+        .check_current(target.sha256, target.size)
+        .map_err(|e| pdiff_err(e.to_string()))?;
     let steps = match pdiff::plan(&index, previous.sha256, full_size, limits) {
         PdiffPlan::UpToDate => {
-            return Ok(Some(FetchedIndex {
+            return Ok(FetchedIndex {
                 content: previous.content.to_vec(),
                 sha256: previous.sha256,
                 size: previous.content.len() as u64,
                 original: None,
                 method: FetchMethod::Pdiff { patches: 0 },
                 bytes_read: index_bytes.len() as u64,
-            }));
+            });
         }
-        PdiffPlan::FullDownload { .. } => return Ok(None),
+        PdiffPlan::FullDownload { reason } => return Err(pdiff_err(reason)),
         PdiffPlan::Patches(steps) => steps,
     };
     let patch_dir = format!("{path}.diff");
@@ -417,29 +449,13 @@ fn fetch_by_pdiff(
         let rel = format!("{dir}/{patch_dir}/{}", step.download.name);
         let gz = source.fetch(&rel, step.download.size)?;
         bytes_read += gz.len() as u64;
-        let got = Sha256Digest::of(&gz);
-        if got != step.download.sha256 || gz.len() as u64 != step.download.size {
-            return Err(MirrorError::HashMismatch {
-                location: source.describe(&rel),
-                expected: step.download.sha256,
-                actual: got,
-            });
-        }
-        let patch = decompress::decompress(&gz, Compression::Gzip, step.result.size).map_err(
-            |source_err| MirrorError::Decompress {
-                location: source.describe(&rel),
-                source: source_err,
-            },
-        )?;
-        let got = Sha256Digest::of(&patch);
-        if got != step.result.sha256 {
-            return Err(MirrorError::HashMismatch {
-                location: format!("{} (uncompressed)", source.describe(&rel)),
-                expected: step.result.sha256,
-                actual: got,
-            });
-        }
-        content = pdiff::apply_ed(&content, &patch).map_err(|e| pdiff_err(e.to_string()))?;
+        // Size and SHA-256 of the .gz and of the patch inside, against the Index.
+        let patch_err = |e: pdiff::PdiffError| MirrorError::Pdiff {
+            location: source.describe(&rel),
+            message: e.to_string(),
+        };
+        let patch = pdiff::unpack_patch(step, &gz).map_err(patch_err)?;
+        content = pdiff::apply_ed(&content, &patch).map_err(patch_err)?;
     }
     let sha256 = Sha256Digest::of(&content);
     let size = content.len() as u64;
@@ -453,7 +469,7 @@ fn fetch_by_pdiff(
         size,
         sha256,
     )?;
-    Ok(Some(FetchedIndex {
+    Ok(FetchedIndex {
         content,
         sha256,
         size,
@@ -462,5 +478,165 @@ fn fetch_by_pdiff(
             patches: steps.len(),
         },
         bytes_read,
-    }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A suite `dists/t` whose Release lists `main/Packages` (plain) and,
+    /// optionally, a `main/Packages.diff/Index`.
+    fn release(packages: &[u8], diff_index: Option<&[u8]>, by_hash: bool) -> VerifiedRelease {
+        let mut text = String::from("Suite: t\n");
+        if by_hash {
+            text.push_str("Acquire-By-Hash: yes\n");
+        }
+        text.push_str("SHA256:\n");
+        let mut entry = |data: &[u8], path: &str| {
+            text.push_str(&format!(
+                " {} {} {path}\n",
+                Sha256Digest::of(data),
+                data.len()
+            ));
+        };
+        entry(packages, "main/Packages");
+        if let Some(index) = diff_index {
+            entry(index, "main/Packages.diff/Index");
+        }
+        let release = Release::parse(text.as_bytes()).unwrap();
+        VerifiedRelease {
+            inrelease: Vec::new(),
+            inrelease_sha256: Sha256Digest::of(b""),
+            release,
+            signers: Vec::new(),
+            accepted_expired: false,
+            accepted_downgrade: false,
+        }
+    }
+
+    fn write(root: &Path, rel: &str, data: &[u8]) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    fn fetch(
+        root: &Path,
+        release: &VerifiedRelease,
+        previous: Option<PreviousIndex<'_>>,
+    ) -> Result<FetchedIndex, MirrorError> {
+        let source = MirrorSource::Directory(root.to_path_buf());
+        fetch_index(
+            &source,
+            "t",
+            release,
+            "main/Packages",
+            previous,
+            PdiffLimits::default(),
+        )
+    }
+
+    #[test]
+    fn bad_by_hash_copy_falls_back_to_the_canonical_name_or_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = b"Package: a\nVersion: 1\n";
+        let r = release(content, None, true);
+        let by_hash = format!("dists/t/main/by-hash/SHA256/{}", Sha256Digest::of(content));
+        // Same size, other bytes; and the canonical file is fine.
+        write(dir.path(), &by_hash, b"Package: b\nVersion: 1\n");
+        write(dir.path(), "dists/t/main/Packages", content);
+        let got = fetch(dir.path(), &r, None).unwrap();
+        assert_eq!(got.content, content);
+        assert_eq!(
+            got.method,
+            FetchMethod::Full {
+                compression: Compression::None,
+                by_hash: false
+            }
+        );
+        // Without the canonical file the bad copy is what is reported.
+        std::fs::remove_file(dir.path().join("dists/t/main/Packages")).unwrap();
+        let err = fetch(dir.path(), &r, None).unwrap_err().to_string();
+        assert!(err.contains(&by_hash) && err.contains("SHA256"), "{err}");
+        // A good copy is used by its hash name.
+        write(dir.path(), &by_hash, content);
+        let got = fetch(dir.path(), &r, None).unwrap();
+        assert_eq!(
+            got.method,
+            FetchMethod::Full {
+                compression: Compression::None,
+                by_hash: true
+            }
+        );
+    }
+
+    #[test]
+    fn failed_pdiff_falls_back_to_the_full_file_and_is_reported_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        // 100 stanzas of 3 lines; p50's Version (line 152) goes up.
+        let stanzas = |v50: &str| -> Vec<u8> {
+            (0..100)
+                .map(|i| {
+                    let v = if i == 50 { v50 } else { "1" };
+                    format!("Package: p{i}\nVersion: {v}\n\n")
+                })
+                .collect::<String>()
+                .into_bytes()
+        };
+        let (old, new) = (stanzas("1"), stanzas("2"));
+        let (old, new) = (old.as_slice(), new.as_slice());
+        let patch = b"152c\nVersion: 2\n.\n";
+        let gz = {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(patch).unwrap();
+            e.finish().unwrap()
+        };
+        let index = format!(
+            "SHA256-Current: {} {}\nSHA256-History:\n {} {} p1\nSHA256-Patches:\n {} {} p1\n\
+             SHA256-Download:\n {} {} p1.gz\n",
+            Sha256Digest::of(new),
+            new.len(),
+            Sha256Digest::of(old),
+            old.len(),
+            Sha256Digest::of(patch),
+            patch.len(),
+            Sha256Digest::of(&gz),
+            gz.len()
+        );
+        let r = release(new, Some(index.as_bytes()), false);
+        write(
+            dir.path(),
+            "dists/t/main/Packages.diff/Index",
+            index.as_bytes(),
+        );
+        let previous = || {
+            Some(PreviousIndex {
+                sha256: Sha256Digest::of(old),
+                content: old,
+            })
+        };
+        // The patch is listed but missing, and so is the full file: both
+        // reasons are in the error.
+        let err = fetch(dir.path(), &r, previous()).unwrap_err();
+        assert!(matches!(err, MirrorError::PdiffAndFull { .. }), "{err}");
+        let err = err.to_string();
+        assert!(
+            err.contains("Packages.diff/p1.gz") && err.contains("Packages.*"),
+            "{err}"
+        );
+        // With the patch it applies.
+        write(dir.path(), "dists/t/main/Packages.diff/p1.gz", &gz);
+        let got = fetch(dir.path(), &r, previous()).unwrap();
+        assert_eq!(got.content, new);
+        assert_eq!(got.method, FetchMethod::Pdiff { patches: 1 });
+        // A corrupt patch with the full file present: the full file.
+        write(dir.path(), "dists/t/main/Packages.diff/p1.gz", b"not gzip");
+        write(dir.path(), "dists/t/main/Packages", new);
+        let got = fetch(dir.path(), &r, previous()).unwrap();
+        assert_eq!(got.content, new);
+        assert!(matches!(got.method, FetchMethod::Full { .. }));
+    }
 }

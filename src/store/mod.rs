@@ -134,7 +134,28 @@ impl Store {
                         path: path.to_path_buf(),
                     });
                 }
-                let db = builder.open_read_only(path).map_err(|e| db_err(&e))?;
+                let db = match builder.open_read_only(path) {
+                    Ok(db) => db,
+                    // A writer died (a killed sync) and left the file unclean;
+                    // readers cannot repair it. Repair it by opening it for
+                    // writing once (redb recovers the last committed state).
+                    Err(redb::DatabaseError::RepairAborted) => {
+                        match builder.create(path) {
+                            Ok(db) => drop(db),
+                            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
+                            Err(e) => {
+                                return Err(StoreError::Database {
+                                    path: path.to_path_buf(),
+                                    message: format!(
+                                        "the store was not closed cleanly (an interrupted sync?) and could not be repaired: {e}. Run `debfleet sync` as a user who can write it"
+                                    ),
+                                });
+                            }
+                        }
+                        builder.open_read_only(path).map_err(|e| db_err(&e))?
+                    }
+                    Err(e) => return Err(db_err(&e)),
+                };
                 let store = Store {
                     path: path.to_path_buf(),
                     db: Db::Read(db),

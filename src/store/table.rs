@@ -683,14 +683,25 @@ pub fn open_or_build(
     arch: &str,
 ) -> Result<(CandidateTable, TableSources), TableError> {
     let txn = store.read()?;
-    let sources = sources(store, &txn, base, arch)?;
+    open_or_build_in(store, &txn, base, arch)
+}
+
+/// [`open_or_build`] within a given read transaction, so that several
+/// tables (and anything else read from it) come from one snapshot.
+pub fn open_or_build_in(
+    store: &Store,
+    txn: &ReadTransaction,
+    base: &BaseSpec,
+    arch: &str,
+) -> Result<(CandidateTable, TableSources), TableError> {
+    let sources = sources(store, txn, base, arch)?;
     let path = table_path(store, &base.name, arch);
     if let Ok(Some(table)) = CandidateTable::open(&path)
         && table.key() == sources.key
     {
         return Ok((table, sources));
     }
-    let bytes = build(store, &txn, &sources, arch)?;
+    let bytes = build(store, txn, &sources, arch)?;
     // A read-only user may not be able to write the cache; use it in memory.
     let _ = write_atomically(&path, &bytes);
     let table = CandidateTable::from_vec(bytes).map_err(|message| TableError::Corrupt {
