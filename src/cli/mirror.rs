@@ -1,11 +1,17 @@
-//! `debfleet mirror ...`: offline verification of what the store holds.
+//! `debfleet mirror ...`: offline verification of what the store holds, and
+//! air-gap bundles (export the verified data, import it elsewhere).
 
 use super::context::{self, Format};
 use anyhow::{Context, Result};
 use debfleet::deb::openpgp::Keyring;
-use debfleet::store::OpenMode;
-use debfleet::store::reverify;
-use std::path::PathBuf;
+use debfleet::deb::pdiff::PdiffLimits;
+use debfleet::fleet::sources;
+use debfleet::mirror::ReleasePolicy;
+use debfleet::store::sync::{NoProgress, SuiteOutcome, SyncOptions};
+use debfleet::store::{OpenMode, bundle, reverify, table};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -29,6 +35,58 @@ pub enum MirrorCommand {
     Generations(GenerationsArgs),
     /// When did a package version first appear on (and leave) our mirror?
     Seen(SeenArgs),
+    // Export and Import take their help (short and long) from the doc
+    // comments of their argument structs; a doc comment here would replace
+    // the long help with this line.
+    Export(ExportArgs),
+    Import(ImportArgs),
+}
+
+/// Write the verified data of every suite into one bundle file for an offline host
+///
+/// The bundle holds the generation in force of every suite in the store
+/// (the exact InRelease and index files that were verified, from the
+/// store's blobs) in one self-checking file. Carry it into the air gap and
+/// run `debfleet mirror import FILE` there.
+///
+/// Examples:
+///   debfleet mirror export --out /media/usb/debfleet-2026-11-27.bundle
+///   debfleet --state /srv/debfleet/state.redb mirror export --out x.bundle --format json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ExportArgs {
+    /// The bundle file to write (replaced atomically when complete).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Import a bundle from `mirror export`, re-verifying it with this fleet's keyrings
+///
+/// The file is checked first (header, manifest checksum, safe paths, the
+/// size and SHA256 of every entry); anything malformed is refused and the
+/// store is not touched. The entries are then synced exactly as from a
+/// mirror: InRelease signatures with this fleet's keyrings, every index
+/// file against the signed Release, Valid-Until against --now, Date against
+/// the stored generation. Unchanged suites cost nothing; changed indexes
+/// write only the package records that changed. Fleet suites the bundle
+/// does not carry are reported `not in bundle` (not a failure); the fleet's
+/// mirror locations are never read. The bundle is extracted under $TMPDIR.
+///
+/// Examples:
+///   debfleet mirror import /media/usb/debfleet-2026-11-27.bundle
+///   debfleet mirror import old.bundle --allow-expired --format json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ImportArgs {
+    /// The bundle file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub sync: super::sync::SyncArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +136,8 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
         MirrorCommand::Status(a) => status(global, a),
         MirrorCommand::Generations(a) => generations(global, a),
         MirrorCommand::Seen(a) => seen(global, a),
+        MirrorCommand::Export(a) => export(global, a),
+        MirrorCommand::Import(a) => import(global, a),
     }
 }
 
@@ -302,6 +362,170 @@ fn seen(global: &super::GlobalArgs, args: &SeenArgs) -> Result<ExitCode> {
         }
     }
     Ok(if seen.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn export(global: &super::GlobalArgs, args: &ExportArgs) -> Result<ExitCode> {
+    let store = open_read(global)?;
+    let now = super::clock::now(global)?;
+    if store.suites()?.is_empty() {
+        anyhow::bail!(
+            "{}: the store holds no suites; run `debfleet sync` first",
+            store.path().display()
+        );
+    }
+    let partial = partial_path(&args.out)?;
+    let written = (|| -> Result<bundle::Manifest> {
+        let file = std::fs::File::create(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let manifest = bundle::export(&store, &mut out, now)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        file.sync_all()
+            .with_context(|| format!("writing {}", partial.display()))?;
+        std::fs::rename(&partial, &args.out)
+            .with_context(|| format!("renaming {} to {}", partial.display(), args.out.display()))?;
+        Ok(manifest)
+    })();
+    let manifest = match written {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context(format!("exporting to {}", args.out.display())));
+        }
+    };
+    let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
+    // Per suite: generation, files, bytes.
+    let mut suites: Vec<(String, u64, usize, u64)> = Vec::new();
+    for e in &manifest.entries {
+        let key = e.suite_key();
+        match suites.last_mut() {
+            Some(last) if last.0 == key => {
+                last.2 += 1;
+                last.3 += e.size;
+            }
+            _ => suites.push((key, e.generation, 1, e.size)),
+        }
+    }
+    if args.format == Format::Json {
+        let rows: Vec<_> = suites
+            .iter()
+            .map(|(suite, generation, files, size)| {
+                json!({"suite": suite, "generation": generation, "files": files, "bytes": size})
+            })
+            .collect();
+        context::print_json(&json!({
+            "bundle": args.out,
+            "exported_at": manifest.exported_at,
+            "bytes": bytes,
+            "suites": rows,
+        }))?;
+    } else {
+        println!("{:<32} {:>5} {:>5} {:>10}", "SUITE", "GEN", "FILES", "SIZE");
+        for (suite, generation, files, size) in &suites {
+            println!(
+                "{suite:<32} {generation:>5} {files:>5} {:>10}",
+                context::human_bytes(*size)
+            );
+        }
+        println!(
+            "wrote {} ({}, {} suites, exported at {})",
+            args.out.display(),
+            context::human_bytes(bytes),
+            suites.len(),
+            manifest.exported_at
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A sibling of `out` to write into before renaming it into place.
+fn partial_path(out: &Path) -> Result<PathBuf> {
+    let name = out
+        .file_name()
+        .with_context(|| format!("--out {}: not a file name", out.display()))?;
+    let mut partial = std::ffi::OsString::from(".");
+    partial.push(name);
+    partial.push(format!(".partial-{}", std::process::id()));
+    Ok(out.with_file_name(partial))
+}
+
+/// Compact the store after an import that wrote more records than this
+/// (as `sync` does).
+const COMPACT_AFTER_RECORDS: u64 = 20_000;
+
+fn import(global: &super::GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
+    let fleet = context::load_fleet(global)?;
+    let now = super::clock::now(global)?;
+    let targets = sources::sync_targets(&fleet)?;
+    let refused = || {
+        format!(
+            "{}: refusing the bundle; the store was not changed",
+            args.file.display()
+        )
+    };
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening the bundle {}", args.file.display()))?;
+    // Validate and extract before the store is even opened.
+    let extracted = bundle::extract(file, &std::env::temp_dir()).with_context(refused)?;
+    let manifest = extracted.manifest();
+    let mut store = context::open_store(
+        global,
+        Some(&fleet),
+        OpenMode::Write {
+            wait: args.sync.wait,
+        },
+    )?;
+    let options = SyncOptions {
+        now,
+        policy: ReleasePolicy {
+            allow_expired: args.sync.allow_expired,
+            allow_downgrade: args.sync.allow_downgrade,
+        },
+        pdiff: PdiffLimits::default(),
+    };
+    let report = bundle::import(&store, &extracted, &targets, &options, &NoProgress)?;
+    for key in &report.not_in_fleet {
+        eprintln!("note: the bundle carries {key}, which no base of this fleet uses: ignored");
+    }
+    let churn: u64 = report
+        .sync
+        .suites
+        .iter()
+        .map(|(_, o)| match o {
+            SuiteOutcome::Updated(s) => s.added + s.removed + s.changed,
+            _ => 0,
+        })
+        .sum();
+    if churn > COMPACT_AFTER_RECORDS {
+        store.compact()?;
+    }
+    // Refresh the compiled tables now, so check starts warm.
+    for base in fleet.bases.values() {
+        let spec = sources::base_spec(base);
+        for arch in &base.architectures {
+            table::open_or_build(&store, &spec, arch)?;
+        }
+    }
+    if args.format == Format::Table {
+        println!(
+            "bundle {}: exported at {} by {}, {} suites, {}",
+            args.file.display(),
+            manifest.exported_at,
+            manifest.tool,
+            manifest.suites().len(),
+            context::human_bytes(manifest.data_bytes())
+        );
+    }
+    super::sync::render(&report.sync, &store, args.format)?;
+    std::io::stdout().flush()?;
+    Ok(if report.sync.has_failures() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

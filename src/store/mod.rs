@@ -19,6 +19,7 @@
 //! clear error naming the holder.
 
 pub mod blob;
+pub mod bundle;
 pub mod records;
 pub mod reverify;
 pub mod sync;
