@@ -293,49 +293,57 @@ fn whole_example_fleet_syncs_and_reports_the_unmirrored_base() {
 }
 
 #[test]
-fn second_writer_is_told_who_holds_the_store() {
+fn second_writer_is_told_who_holds_the_store_or_waits() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     small_fleet(dir.path(), &testdata("mirror"), &debian_keyring());
-    let first = in_fleet(dir.path(), &["sync"]);
-    assert!(first.status.success());
-    // Hold the write lock with a slow sync of a big suite.
-    let big = tempfile::tempdir().unwrap();
+    // Hold the write lock with the sync of a big suite (trixie).
     let yaml = std::fs::read_to_string(dir.path().join("fleet.yaml")).unwrap();
     std::fs::write(
         dir.path().join("fleet.yaml"),
         yaml.replace("bookworm-updates", "trixie"),
     )
     .unwrap();
-    let _ = big;
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_debfleet"))
-        .args([
-            "--fleet",
-            dir.path().to_str().unwrap(),
-            "--now",
-            NOW,
-            "sync",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Poll until the holder has the lock, then try a second writer.
+    let spawn_holder = || {
+        Command::new(env!("CARGO_BIN_EXE_debfleet"))
+            .args([
+                "--fleet",
+                dir.path().to_str().unwrap(),
+                "--now",
+                NOW,
+                "sync",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
     let writer_file = dir.path().join(".debfleet/state.redb.writer");
-    let start = std::time::Instant::now();
-    while !writer_file.exists() && start.elapsed().as_secs() < 20 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let wait_for_lock = || {
+        let start = std::time::Instant::now();
+        while !writer_file.exists() && start.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    };
+    let mut holder = spawn_holder();
+    wait_for_lock();
     let second = in_fleet(dir.path(), &["sync"]);
-    let status = holder.wait().unwrap();
-    assert!(status.success());
-    if writer_file.exists() || second.status.success() {
-        // The holder finished before the second writer started: nothing to assert.
-        return;
+    let holder_done = holder.wait().unwrap();
+    assert!(holder_done.success());
+    // Unless the holder finished before the second writer tried:
+    if !second.status.success() {
+        let err = stderr(&second);
+        assert!(
+            err.contains("another debfleet process") && err.contains("pid"),
+            "{err}"
+        );
     }
-    let err = stderr(&second);
-    assert!(
-        err.contains("another debfleet process") && err.contains("pid"),
-        "{err}"
-    );
+    // With --wait the second writer waits for the lock and succeeds. The
+    // store changed in between (the holder's sync), so force new work:
+    std::fs::remove_file(dir.path().join(".debfleet/state.redb")).unwrap();
+    let mut holder = spawn_holder();
+    wait_for_lock();
+    let waited = in_fleet(dir.path(), &["sync", "--wait"]);
+    assert!(holder.wait().unwrap().success());
+    assert!(waited.status.success(), "{}", stderr(&waited));
 }

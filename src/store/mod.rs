@@ -179,7 +179,9 @@ impl Store {
                             if !wait {
                                 let holder = std::fs::read_to_string(holder_path(path))
                                     .map(|s| s.trim().to_string())
-                                    .unwrap_or_else(|_| "holder unknown".into());
+                                    .ok()
+                                    .filter(|s| !s.is_empty())
+                                    .unwrap_or_else(|| "holder unknown: it is starting".into());
                                 return Err(StoreError::Busy {
                                     path: path.to_path_buf(),
                                     holder,
@@ -190,16 +192,19 @@ impl Store {
                         Err(e) => return Err(db_err(&e)),
                     }
                 };
+                // Written to a temporary name and renamed, so a second writer
+                // never reads a half-written holder description.
                 let holder = holder_path(path);
-                let _ = std::fs::write(
-                    &holder,
-                    format!(
-                        "pid {} ({}), since {}",
-                        std::process::id(),
-                        std::env::args().collect::<Vec<_>>().join(" "),
-                        jiff::Timestamp::now()
-                    ),
+                let tmp = holder.with_extension(format!("writer.{}", std::process::id()));
+                let description = format!(
+                    "pid {} ({}), since {}",
+                    std::process::id(),
+                    std::env::args().collect::<Vec<_>>().join(" "),
+                    jiff::Timestamp::now()
                 );
+                if std::fs::write(&tmp, description).is_ok() {
+                    let _ = std::fs::rename(&tmp, &holder);
+                }
                 let store = Store {
                     path: path.to_path_buf(),
                     db: Db::Write(db),
