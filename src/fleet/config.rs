@@ -771,7 +771,7 @@ impl Reader<'_> {
                 self.problem(
                     node.pos,
                     bad(&format!(
-                        "`{text}` is not a valid URL; write e.g. https://deb.debian.org/debian"
+                        "`{text}` is not a valid URL; write e.g. http://mirror.example/debian"
                     )),
                 );
                 return None;
@@ -1411,7 +1411,7 @@ manifests: images/**/*.yaml
 archives:
   debian: ../mirror/./debian/
   security: {url: ../mirror/debian-security, keyring: keyrings/security.gpg}
-  remote: https://deb.debian.org/debian///
+  remote: http://mirror.example/debian///
   local: file:///srv/mirror%20one/debian
   host: file://localhost/srv/m
 keyring: keyrings/debian-archive-keyring.gpg
@@ -1438,7 +1438,7 @@ manifests: [images/*.yaml, more/**/*.yml]
         );
         assert_eq!(
             config.archives["remote"].location,
-            MirrorLocation::Http("https://deb.debian.org/debian".into())
+            MirrorLocation::Http("http://mirror.example/debian".into())
         );
         assert_eq!(
             config.archives["local"].location,
