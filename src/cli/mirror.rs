@@ -7,8 +7,8 @@ use debfleet::deb::openpgp::Keyring;
 use debfleet::deb::pdiff::PdiffLimits;
 use debfleet::fleet::sources;
 use debfleet::mirror::ReleasePolicy;
-use debfleet::store::sync::{NoProgress, SuiteOutcome, SyncOptions};
-use debfleet::store::{OpenMode, bundle, reverify, table};
+use debfleet::store::sync::{NoProgress, SyncOptions};
+use debfleet::store::{OpenMode, bundle, reverify};
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -456,10 +456,6 @@ fn partial_path(out: &Path) -> Result<PathBuf> {
     Ok(out.with_file_name(partial))
 }
 
-/// Compact the store after an import that wrote more records than this
-/// (as `sync` does).
-const COMPACT_AFTER_RECORDS: u64 = 20_000;
-
 fn import(global: &super::GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     let fleet = context::load_fleet(global)?;
     let now = super::clock::now(global)?;
@@ -494,25 +490,7 @@ fn import(global: &super::GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
     for key in &report.not_in_fleet {
         eprintln!("note: the bundle carries {key}, which no base of this fleet uses: ignored");
     }
-    let churn: u64 = report
-        .sync
-        .suites
-        .iter()
-        .map(|(_, o)| match o {
-            SuiteOutcome::Updated(s) => s.added + s.removed + s.changed,
-            _ => 0,
-        })
-        .sum();
-    if churn > COMPACT_AFTER_RECORDS {
-        store.compact()?;
-    }
-    // Refresh the compiled tables now, so check starts warm.
-    for base in fleet.bases.values() {
-        let spec = sources::base_spec(base);
-        for arch in &base.architectures {
-            table::open_or_build(&store, &spec, arch)?;
-        }
-    }
+    super::sync::after_sync(&mut store, &fleet, &report.sync)?;
     if args.format == Format::Table {
         println!(
             "bundle {}: exported at {} by {}, {} suites, {}",

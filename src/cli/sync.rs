@@ -98,7 +98,18 @@ pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, S
     if let Some(b) = &progress.0 {
         b.finish_and_clear();
     }
-    // Large imports leave free pages behind; give them back.
+    after_sync(&mut store, &fleet, &report)?;
+    Ok((store, report))
+}
+
+/// What follows every sync or import: compaction after a large import
+/// (redb leaves pages half full after bulk inserts) and fresh candidate
+/// tables, so that the next check starts warm.
+pub fn after_sync(
+    store: &mut Store,
+    fleet: &debfleet::fleet::config::FleetConfig,
+    report: &SyncReport,
+) -> Result<()> {
     let churn: u64 = report
         .suites
         .iter()
@@ -107,17 +118,16 @@ pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, S
             _ => 0,
         })
         .sum();
-    if churn > COMPACT_AFTER_RECORDS && std::env::var_os("DEBFLEET_NO_COMPACT").is_none() {
+    if churn > COMPACT_AFTER_RECORDS {
         store.compact()?;
     }
-    // Refresh the compiled tables now, so check starts warm.
     for base in fleet.bases.values() {
         let spec = sources::base_spec(base);
         for arch in &base.architectures {
-            table::ensure_current(&store, &spec, arch)?;
+            table::ensure_current(store, &spec, arch)?;
         }
     }
-    Ok((store, report))
+    Ok(())
 }
 
 /// Renders a sync report.

@@ -205,78 +205,41 @@ pub fn image_architecture(config: &FleetConfig, m: &Manifest) -> String {
     })
 }
 
-/// Checks `manifests` (already parsed and validated) against the store.
-/// `invalid` are manifests that failed to parse: each becomes an error entry.
-pub fn check(
-    store: &Store,
-    config: &FleetConfig,
-    manifests: &[Manifest],
-    invalid: &[ManifestError],
-    options: &CheckOptions,
-    now: Timestamp,
-) -> Result<CheckReport, CheckError> {
-    let mut keys = BTreeSet::new();
-    for m in manifests {
-        let Some(base) = config.bases.get(&m.base) else {
-            continue;
-        };
-        keys.insert((m.base.clone(), image_architecture(config, m)));
-        for p in &m.packages {
-            if let Some(a) = &p.arch
-                && base.architectures.contains(a)
-            {
-                keys.insert((m.base.clone(), a.clone()));
-            }
+/// The report entry for a manifest that could not be read, parsed or validated.
+fn error_report(e: &ManifestError) -> ImageReport {
+    ImageReport {
+        image: String::new(),
+        manifest: e
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        base: String::new(),
+        architecture: String::new(),
+        status: ImageStatus::Error,
+        updates: Vec::new(),
+        missing: Vec::new(),
+        ahead: Vec::new(),
+        held: Vec::new(),
+        not_checkable: Vec::new(),
+        errors: vec![e.to_string()],
+    }
+}
+
+/// Fails when any suite was last confirmed longer ago than `max`.
+fn check_age(data: &[DataAge], max: std::time::Duration) -> Result<(), CheckError> {
+    for d in data {
+        if d.age_seconds.is_none_or(|a| a > max.as_secs() as i64) {
+            return Err(CheckError::Stale {
+                suite: d.suite.clone(),
+                age: d.age_seconds.map_or("an unknown time".into(), |a| {
+                    format!("{}h{}m", a / 3600, a % 3600 / 60)
+                }),
+                checked: d.checked_at.clone().unwrap_or_else(|| "never".into()),
+                max_age: format!("{}s", max.as_secs()),
+            });
         }
     }
-    // Tables and data age from one snapshot, so a concurrent sync cannot
-    // make the report mix two generations.
-    let txn = store.read()?;
-    let tables = Tables::load_in(store, &txn, config, &keys)?;
-    let data = data_age(store, &txn, config, &keys, now)?;
-    if let Some(max) = options.max_age {
-        for d in &data {
-            let too_old = d.age_seconds.is_none_or(|a| a > max.as_secs() as i64);
-            if too_old {
-                return Err(CheckError::Stale {
-                    suite: d.suite.clone(),
-                    age: d.age_seconds.map_or("an unknown time".into(), |a| {
-                        format!("{}h{}m", a / 3600, a % 3600 / 60)
-                    }),
-                    checked: d.checked_at.clone().unwrap_or_else(|| "never".into()),
-                    max_age: format!("{}s", max.as_secs()),
-                });
-            }
-        }
-    }
-    let mut images: Vec<ImageReport> = manifests
-        .par_iter()
-        .map(|m| check_image(config, &tables, m, options))
-        .collect();
-    for e in invalid {
-        images.push(ImageReport {
-            image: String::new(),
-            manifest: e
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            base: String::new(),
-            architecture: String::new(),
-            status: ImageStatus::Error,
-            updates: Vec::new(),
-            missing: Vec::new(),
-            ahead: Vec::new(),
-            held: Vec::new(),
-            not_checkable: Vec::new(),
-            errors: vec![e.to_string()],
-        });
-    }
-    images.sort_by(|a, b| a.image.cmp(&b.image).then(a.manifest.cmp(&b.manifest)));
-    Ok(CheckReport {
-        generated_at: now.to_string(),
-        data,
-        images,
-    })
+    Ok(())
 }
 
 fn data_age(
@@ -504,14 +467,11 @@ pub fn check_fleet(
     let paths = match config.manifest_paths() {
         Ok(p) => p,
         Err(e) => {
-            let report = check(
-                store,
-                config,
-                &[],
-                &[ManifestError::Listing(e)],
-                options,
-                now,
-            )?;
+            let report = CheckReport {
+                generated_at: now.to_string(),
+                data: Vec::new(),
+                images: vec![error_report(&ManifestError::Listing(e))],
+            };
             return Ok((report, CacheStats::default()));
         }
     };
@@ -525,19 +485,7 @@ pub fn check_fleet(
     let tables = Tables::load_in(store, &txn, config, &keys)?;
     let data = data_age(store, &txn, config, &keys, now)?;
     if let Some(max) = options.max_age {
-        // Only the suites of bases in use matter; unmirrored bases have no data.
-        for d in &data {
-            if d.age_seconds.is_none_or(|a| a > max.as_secs() as i64) {
-                return Err(CheckError::Stale {
-                    suite: d.suite.clone(),
-                    age: d.age_seconds.map_or("an unknown time".into(), |a| {
-                        format!("{}h{}m", a / 3600, a % 3600 / 60)
-                    }),
-                    checked: d.checked_at.clone().unwrap_or_else(|| "never".into()),
-                    max_age: format!("{}s", max.as_secs()),
-                });
-            }
-        }
+        check_age(&data, max)?;
     }
     let loaded: Vec<Loaded> = paths
         .par_iter()
@@ -657,10 +605,12 @@ pub fn check_fleet(
     if selection.filtering() {
         invalid.clear();
     }
-    let mut report = check(store, config, &[], &invalid, options, now)?;
-    reports.append(&mut report.images);
+    reports.extend(invalid.iter().map(error_report));
     reports.sort_by(|a, b| a.image.cmp(&b.image).then(a.manifest.cmp(&b.manifest)));
-    report.images = reports;
-    report.data = data;
+    let report = CheckReport {
+        generated_at: now.to_string(),
+        data,
+        images: reports,
+    };
     Ok((report, stats))
 }
