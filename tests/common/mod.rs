@@ -23,6 +23,13 @@ pub fn debfleet(args: &[&str]) -> Output {
         .args(args)
         .env_remove("DEBFLEET_FLEET")
         .env_remove("DEBFLEET_STATE")
+        // Tests talk to loopback servers directly.
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY")
         .output()
         .expect("run debfleet")
 }
