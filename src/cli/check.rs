@@ -9,8 +9,7 @@ use globset::Glob;
 use serde_json::json;
 use std::process::ExitCode;
 
-/// Check every image manifest against the indexes in the store and say
-/// which images need a rebuild and why.
+/// Check every image against the indexes: which need a rebuild and why.
 ///
 /// The candidate of each package is what apt would choose with the image's
 /// base repositories as sources and the manifest as the installed set

@@ -8,8 +8,9 @@ use debfleet::store::OpenMode;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-/// Explain a package's candidate for an image, like `apt-cache policy`:
-/// every version the image's base offers, from which suites, at which
+/// Explain a package's candidate for an image (like apt-cache policy).
+///
+/// Shows every version the image's base offers, from which suites, at which
 /// priority, and which rule picked the candidate.
 ///
 /// Example:

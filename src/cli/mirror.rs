@@ -14,6 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Inspect and re-verify the mirrored data in the store; move it across an
+/// air gap (export / import).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]

@@ -47,19 +47,13 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compare two Debian versions exactly as `dpkg --compare-versions` does.
     CompareVersions(compare_versions::Args),
     /// Verify a Release/InRelease signature and print the signer(s) and header.
     VerifyRelease(verify_release::Args),
-    /// Fetch, verify and index the fleet's suites into the store.
     Sync(sync::Args),
-    /// Check every image manifest against the indexes: which images need a rebuild and why.
     Check(check::Args),
-    /// Sync, then check: the job a timer runs every few hours.
     Run(run::Args),
-    /// Explain a package's candidate for an image (like apt-cache policy).
     Explain(explain::Args),
-    /// Inspect and re-verify the mirrored data in the store.
     Mirror(mirror::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]

@@ -5,8 +5,9 @@ use super::sync::{self as sync_cmd, SyncArgs};
 use anyhow::Result;
 use std::process::ExitCode;
 
-/// Sync the mirror, then check the fleet: the job a systemd timer runs
-/// every few hours. Prints the sync summary (to stderr) and the check
+/// Sync, then check: the job a timer runs every few hours.
+///
+/// Prints the sync summary (to stderr) and the check
 /// report (to stdout). Exit status as for `check`, or 1 when a suite
 /// failed to sync.
 ///

@@ -13,8 +13,9 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-/// Fetch the suites every base uses, verify signatures and hashes, and
-/// index them into the store, incrementally.
+/// Fetch, verify and index the suites every base uses into the store.
+///
+/// Signatures and hashes are verified before any byte is used.
 ///
 /// An unchanged suite costs one read and a hash compare; a changed index
 /// is patched with pdiffs when the mirror offers them, and only added,
