@@ -6,7 +6,6 @@ use debfleet::fleet::check::{self, CheckOptions, CheckReport};
 use debfleet::fleet::config::{FleetConfig, parse_duration};
 use debfleet::store::OpenMode;
 use globset::Glob;
-use serde_json::json;
 use std::process::ExitCode;
 
 /// Check every image against the indexes: which need a rebuild and why.
@@ -210,7 +209,6 @@ pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
             format_age(a)
         ))
     );
-    let _ = json!({});
     Ok(())
 }
 

@@ -25,9 +25,7 @@ pub mod reverify;
 pub mod sync;
 pub mod table;
 
-use redb::{
-    MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,10 +45,6 @@ pub(crate) const VERSIONS_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> 
     TableDefinition::new("versions_seen");
 /// `archive/suite` -> unix time of the last sync that confirmed it.
 pub(crate) const SUITE_CHECKED: TableDefinition<&str, i64> = TableDefinition::new("suite_checked");
-/// Source package name -> binary names, for security matching.
-#[allow(dead_code)]
-pub(crate) const SOURCES: MultimapTableDefinition<&str, &str> =
-    MultimapTableDefinition::new("sources");
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

@@ -615,7 +615,6 @@ impl CandidateTable {
         }
         let mut installed_priority: i16 = 100;
         let mut best: Option<TableVersion<'_>> = None;
-        let mut reached_installed = false;
         for v in first..first + count {
             let entry = self.version_at(v);
             let ord = if entry.version == installed {
@@ -631,15 +630,11 @@ impl CandidateTable {
                 }
                 Ordering::Equal => {
                     installed_priority = installed_priority.max(entry.priority);
-                    reached_installed = true;
                 }
-                Ordering::Less => {
-                    reached_installed = true;
-                    break;
-                }
+                // Sorted highest first: everything from here is a downgrade.
+                Ordering::Less => break,
             }
         }
-        let _ = reached_installed;
         match best {
             Some(b) if b.priority >= installed_priority => Candidate::Update(b),
             Some(_) => Candidate::Current,
