@@ -154,3 +154,49 @@ fn cache_hits_give_the_same_report() {
     let third = json(&in_fleet(dir.path(), &["check", "--format", "json"]));
     assert_eq!(image(&third, "ahead")["status"], "security-updates");
 }
+
+#[test]
+fn security_only_and_base_filters_on_the_example_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--fleet",
+            testdata("fleet").to_str().unwrap().to_string().leak(),
+            "--state",
+            state.to_str().unwrap().to_string().leak(),
+            "--now",
+            NOW,
+        ];
+        all.extend_from_slice(args);
+        debfleet(&all)
+    };
+    assert!(run(&["sync"]).status.success());
+    let all = json(&run(&["check", "--format", "json"]));
+    let security = json(&run(&["check", "--security-only", "--format", "json"]));
+    let count = |r: &serde_json::Value, only_security: bool| -> usize {
+        r["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["updates"].as_array().unwrap())
+            .filter(|u| !only_security || u["security"] == true)
+            .count()
+    };
+    assert!(
+        count(&all, false) > count(&all, true),
+        "the example has non-security updates"
+    );
+    assert_eq!(count(&security, false), count(&all, true));
+    let trixie = json(&run(&["check", "--base", "trixie", "--format", "json"]));
+    let images = trixie["images"].as_array().unwrap();
+    assert!(!images.is_empty());
+    assert!(images.iter().all(|i| i["base"] == "trixie"));
+    let unknown = run(&["check", "--base", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no such base"),
+        "{}",
+        stderr(&unknown)
+    );
+}
