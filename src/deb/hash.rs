@@ -15,15 +15,25 @@ impl Sha256Digest {
 
     /// Parses 64 hex digits (either case). Returns `None` for anything else.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
+        Self::from_hex_bytes(hex.as_bytes())
+    }
+
+    /// [`Sha256Digest::from_hex`] on bytes, without branching per digit
+    /// (it is on the hot path of Packages parsing).
+    #[inline]
+    pub fn from_hex_bytes(hex: &[u8]) -> Option<Self> {
+        let digits: &[u8; 64] = hex.try_into().ok()?;
         let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            out[i] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        let mut invalid = 0u8;
+        for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUES[usize::from(pair[0])],
+                HEX_VALUES[usize::from(pair[1])],
+            );
+            invalid |= hi | lo;
+            *o = hi << 4 | lo;
         }
-        Some(Sha256Digest(out))
+        (invalid & 0xf0 == 0).then_some(Sha256Digest(out))
     }
 
     /// Lower-case hex form, as Debian writes it.
@@ -37,14 +47,22 @@ impl Sha256Digest {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Hex digit values; `0xff` marks bytes that are not hex digits.
+const HEX_VALUES: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Debug for Sha256Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,6 +106,18 @@ mod tests {
         assert_eq!(Sha256Digest::from_hex(&d.to_hex()), Some(d));
         assert_eq!(Sha256Digest::from_hex(&d.to_hex().to_uppercase()), Some(d));
         assert_eq!(Sha256Digest::from_hex("zz"), None);
+        for i in 0..64 {
+            for bad in [b'g', b'G', b' ', b'/', b':', b'@', b'`', 0xff, 0] {
+                let mut v = d.to_hex().into_bytes();
+                v[i] = bad;
+                assert_eq!(Sha256Digest::from_hex_bytes(&v), None, "{i} {bad}");
+            }
+        }
+        assert_eq!(
+            Sha256Digest::from_hex_bytes(&d.to_hex().as_bytes()[1..]),
+            None
+        );
+        assert_eq!(Sha256Digest::from_hex_bytes(b""), None);
         let mut h = Sha256Hasher::new();
         h.update(b"a");
         h.update(b"bc");

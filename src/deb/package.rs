@@ -369,40 +369,6 @@ impl<'a> Utf8Source<'a> {
     }
 }
 
-/// Hex digit values; `0xff` marks bytes that are not hex digits.
-const HEX_VALUES: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
-/// Decodes 64 hex digits (either case) without branching per digit.
-#[inline]
-fn sha256_from_hex(value: &[u8]) -> Option<Sha256Digest> {
-    let digits: &[u8; 64] = value.try_into().ok()?;
-    let mut out = [0u8; 32];
-    let mut invalid = 0u8;
-    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let [hi, lo] = *pair else {
-            return None;
-        };
-        let (hi, lo) = (HEX_VALUES[usize::from(hi)], HEX_VALUES[usize::from(lo)]);
-        invalid |= hi | lo;
-        *o = hi << 4 | lo;
-    }
-    (invalid & 0xf0 == 0).then_some(Sha256Digest(out))
-}
-
 /// A decimal unsigned integer without sign or blanks.
 fn number(value: &[u8], line: usize, key: Key) -> Result<u64, PackageError> {
     let bad = || {
@@ -573,7 +539,7 @@ impl<'a> Builder<'a> {
             Key::Filename => pkg.filename = Some(src.token(v, line, key)?),
             Key::Size => pkg.size = Some(number(v, line, key)?),
             Key::Sha256 => {
-                let digest = sha256_from_hex(v)
+                let digest = Sha256Digest::from_hex_bytes(v)
                     .ok_or_else(|| invalid(line, key, v, "expected 64 hexadecimal digits"))?;
                 pkg.sha256 = Some(digest);
             }
@@ -902,25 +868,6 @@ SHA256: 8d5c5d2cd8b4d4ab1d9cfd5c8d6a6b2c4f2d0a4e9ef8b9c7f3ac2a1b6e5d4c3b
         ));
         assert!(matches!(single[3], Err(PackageError::Syntax(_))));
         assert_eq!(single[4].as_ref().unwrap().depends, Some("x,\n y (>= 1)"));
-    }
-
-    #[test]
-    fn fast_hex_decoding_agrees_with_hash_module() {
-        let hex = "8d5c5d2cd8b4d4ab1d9cfd5c8d6a6b2c4f2d0a4e9ef8b9c7f3ac2a1b6e5d4c3b";
-        assert_eq!(sha256_from_hex(hex.as_bytes()), Sha256Digest::from_hex(hex));
-        assert_eq!(
-            sha256_from_hex(hex.to_uppercase().as_bytes()),
-            Sha256Digest::from_hex(hex)
-        );
-        for i in 0..64 {
-            for bad in [b'g', b'G', b' ', b'/', b':', b'@', b'`', 0xff, 0] {
-                let mut v = hex.as_bytes().to_vec();
-                v[i] = bad;
-                assert_eq!(sha256_from_hex(&v), None, "{i} {bad}");
-            }
-        }
-        assert_eq!(sha256_from_hex(&hex.as_bytes()[1..]), None);
-        assert_eq!(sha256_from_hex(b""), None);
     }
 
     #[test]
