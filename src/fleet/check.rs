@@ -195,14 +195,12 @@ impl Tables {
 }
 
 /// The architecture an image is checked for.
+/// ([`Manifest::effective_architecture`]; `amd64` when the base is unknown,
+/// which is reported separately.)
 pub fn image_architecture(config: &FleetConfig, m: &Manifest) -> String {
-    m.architecture.clone().unwrap_or_else(|| {
-        config
-            .bases
-            .get(&m.base)
-            .and_then(|b| b.architectures.first().cloned())
-            .unwrap_or_else(|| "amd64".to_string())
-    })
+    m.effective_architecture(config)
+        .unwrap_or("amd64")
+        .to_string()
 }
 
 /// The report entry for a manifest that could not be read, parsed or validated.

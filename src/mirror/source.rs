@@ -10,9 +10,10 @@
 //! http://host/path`), which apt-cacher-ng and squid expect; ureq 3 would
 //! tunnel it with `CONNECT`, which they refuse.
 
+use crate::deb::release::validate_index_path;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Errors fetching a file from a mirror.
@@ -105,9 +106,11 @@ impl MirrorSource {
     /// Fetches `rel` (relative to the mirror root). `limit` bounds how many
     /// bytes are read: a larger file is an error, not an allocation.
     pub fn fetch(&self, rel: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
-        check_relative(rel).map_err(|reason| SourceError::OutsideRoot {
+        // The same rule as for paths in a signed Release: relative, no
+        // empty, `.` or `..` components, no backslashes or control characters.
+        validate_index_path(rel).map_err(|reason| SourceError::OutsideRoot {
             location: self.describe(rel),
-            reason,
+            reason: reason.to_string(),
         })?;
         match self {
             MirrorSource::Directory(root) => fetch_file(root, rel, limit),
@@ -126,24 +129,6 @@ impl MirrorSource {
             }
         }
     }
-}
-
-/// Rejects absolute paths, `..`, empty components and control characters.
-fn check_relative(rel: &str) -> Result<(), String> {
-    if rel.is_empty() {
-        return Err("empty path".into());
-    }
-    if rel.chars().any(|c| c.is_control() || c == '\\') {
-        return Err("control character or backslash in path".into());
-    }
-    for comp in Path::new(rel).components() {
-        match comp {
-            Component::Normal(_) => {}
-            Component::CurDir => {}
-            _ => return Err(format!("path component {comp:?} not allowed")),
-        }
-    }
-    Ok(())
 }
 
 fn fetch_file(root: &Path, rel: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
@@ -440,9 +425,9 @@ mod tests {
             "a\u{1}b",
             "",
         ] {
-            assert!(check_relative(bad).is_err(), "{bad:?}");
+            assert!(validate_index_path(bad).is_err(), "{bad:?}");
         }
-        assert!(check_relative("dists/bookworm/InRelease").is_ok());
+        assert!(validate_index_path("dists/bookworm/InRelease").is_ok());
     }
 
     #[test]
