@@ -199,18 +199,7 @@ fn export_then_air_gapped_import_reproduces_the_store() {
     assert_eq!(generation_digest(&dst_gens), generation_digest(&src_gens));
     assert_eq!(generation_digest(&dst_gens).len(), 2);
 
-    let verify = in_fleet(target.path(), &["mirror", "verify", "--all"]);
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        stdout(&verify),
-        stderr(&verify)
-    );
-    assert!(
-        stdout(&verify).contains("2 generations verified, 0 failed"),
-        "{}",
-        stdout(&verify)
-    );
+    assert_all_generations_verify(target.path(), 2);
 
     // Importing the same bundle again changes nothing.
     let before = store_state(target.path());

@@ -45,18 +45,7 @@ fn first_sync_then_resync_is_a_no_op() {
     assert_eq!(store_state(dir.path()), before);
 
     // Offline re-verification from the store alone.
-    let verify = in_fleet(dir.path(), &["mirror", "verify", "--all"]);
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        stdout(&verify),
-        stderr(&verify)
-    );
-    assert!(
-        stdout(&verify).contains("2 generations verified, 0 failed"),
-        "{}",
-        stdout(&verify)
-    );
+    assert_all_generations_verify(dir.path(), 2);
 
     // First-seen queries.
     let seen = in_fleet(

@@ -116,3 +116,17 @@ pub fn store_state(fleet: &Path) -> (serde_json::Value, serde_json::Value) {
     }
     (s["suites"].clone(), json(&gens))
 }
+
+/// Asserts that `mirror verify --all` re-verifies `generations` generations
+/// of the fleet's store with no failure.
+pub fn assert_all_generations_verify(fleet: &Path, generations: usize) {
+    let verify = in_fleet(fleet, &["mirror", "verify", "--all"]);
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+    let expected = format!("{generations} generations verified, 0 failed");
+    assert!(stdout(&verify).contains(&expected), "{}", stdout(&verify));
+}
