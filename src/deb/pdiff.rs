@@ -721,62 +721,39 @@ impl<'a> Field<'a> {
     }
 }
 
-/// Splits the first paragraph into fields (a minimal deb822 reader: no
-/// comments, no PGP armour; continuation lines start with space or tab).
+/// Splits the first paragraph into fields with the shared deb822 scanner
+/// (which reports malformed lines and duplicate fields with their line).
 fn read_fields(data: &[u8]) -> Result<Vec<Field<'_>>, PdiffError> {
-    let text = std::str::from_utf8(data).map_err(|e| PdiffError::Index {
-        line: 1 + data
-            .get(..e.valid_up_to())
-            .map_or(0, |d| memchr::memchr_iter(b'\n', d).count()),
+    let utf8 = |line: usize| PdiffError::Index {
+        line,
         detail: "the Index is not valid UTF-8".to_string(),
+    };
+    let Some(paragraph) = super::deb822::paragraphs(data).next() else {
+        return Ok(Vec::new());
+    };
+    let paragraph = paragraph.map_err(|e| PdiffError::Index {
+        line: e.line,
+        detail: e.kind.to_string(),
     })?;
-    let mut fields: Vec<Field<'_>> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.trim().is_empty() {
-            if fields.is_empty() {
-                continue;
+    let mut fields = Vec::new();
+    for field in paragraph.fields() {
+        let name = std::str::from_utf8(field.name).map_err(|_| utf8(field.line))?;
+        let mut lines = Vec::new();
+        // The scanner trims the value, so find the line its first byte is on
+        // (the value borrows from `data`); each continuation line follows.
+        let offset = (field.value.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        let first = data.get(..offset).map_or(field.line, |before| {
+            1 + memchr::memchr_iter(b'\n', before).count()
+        });
+        for (i, value) in field.value.split(|&b| b == b'\n').enumerate() {
+            let value = std::str::from_utf8(value.trim_ascii()).map_err(|_| utf8(first + i))?;
+            if !value.is_empty() {
+                lines.push((first + i, value));
             }
-            break;
         }
-        if line.starts_with([' ', '\t']) {
-            let Some(field) = fields.last_mut() else {
-                return Err(PdiffError::Index {
-                    line: line_no,
-                    detail: "continuation line before any field".to_string(),
-                });
-            };
-            field.lines.push((line_no, line.trim()));
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(PdiffError::Index {
-                line: line_no,
-                detail: format!("expected `Field: value`, found `{line}`"),
-            });
-        };
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(PdiffError::Index {
-                line: line_no,
-                detail: format!("invalid field name `{name}`"),
-            });
-        }
-        if let Some(prev) = fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)) {
-            return Err(PdiffError::Index {
-                line: line_no,
-                detail: format!("field {name} appears twice (first on line {})", prev.line),
-            });
-        }
-        let value = value.trim();
-        let lines = if value.is_empty() {
-            Vec::new()
-        } else {
-            vec![(line_no, value)]
-        };
         fields.push(Field {
             name,
-            line: line_no,
+            line: field.line,
             lines,
         });
     }
