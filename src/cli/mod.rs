@@ -13,6 +13,7 @@ mod context;
 mod dev;
 mod explain;
 mod mirror;
+mod pool;
 mod run;
 mod sync;
 mod verify_release;
@@ -55,6 +56,8 @@ pub enum Command {
     Run(run::Args),
     Explain(explain::Args),
     Mirror(mirror::Args),
+    /// The .deb pool: fetch, export as a flat repository, gc, status.
+    Pool(pool::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Mirror(args) => mirror::run(&cli.global, args),
+        Command::Pool(args) => pool::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {

@@ -13,6 +13,7 @@
 //! | `packages` | (index id, package, version, arch) | the package stanza |
 //! | `versions_seen` | (package, version, index key) | (first generation, gone generation) |
 //! | `suite_checked` | `archive/suite` | unix time of the last sync that confirmed it |
+//! | `pool_catalog` | (package, version, arch) | [`pool::PoolRecord`] (JSON), see [`pool`] |
 //!
 //! Writers open the database in redb's `SingleWriter` mode, so any number of
 //! readers (check, audit) keep working during a sync; a second writer gets a
@@ -20,6 +21,7 @@
 
 pub mod blob;
 pub mod bundle;
+pub mod pool;
 pub mod records;
 pub mod reverify;
 pub mod sync;
