@@ -12,8 +12,11 @@ mod compare_versions;
 mod context;
 mod dev;
 mod explain;
+mod lifecycle;
 mod mirror;
 mod run;
+mod sbom;
+mod security;
 mod sync;
 mod verify_release;
 
@@ -55,6 +58,9 @@ pub enum Command {
     Run(run::Args),
     Explain(explain::Args),
     Mirror(mirror::Args),
+    Security(security::Args),
+    Lifecycle(lifecycle::Args),
+    Sbom(sbom::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),
@@ -71,6 +77,9 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Mirror(args) => mirror::run(&cli.global, args),
+        Command::Security(args) => security::run(&cli.global, args),
+        Command::Lifecycle(args) => lifecycle::run(&cli.global, args),
+        Command::Sbom(args) => sbom::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {
