@@ -11,7 +11,10 @@
 //!
 //! See `docs/design.md` for the on-disk formats and the reasoning.
 
+pub mod audit;
 pub mod deb;
 pub mod fleet;
+pub mod lifecycle;
 pub mod mirror;
+pub mod security;
 pub mod store;

@@ -4,8 +4,13 @@ use super::context::{self, Format};
 use anyhow::Result;
 use debfleet::fleet::check::{self, CheckOptions, CheckReport};
 use debfleet::fleet::config::{FleetConfig, parse_duration};
+use debfleet::lifecycle::{BaseLifecycle, SupportStatus};
+use debfleet::security::affected;
+use debfleet::security::packages::PackageIndex;
+use debfleet::security::tracker;
 use debfleet::store::OpenMode;
 use globset::Glob;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 /// Check every image against the indexes: which need a rebuild and why.
@@ -55,14 +60,96 @@ pub struct CheckArgs {
     /// Exit 0 even when updates are available (errors still exit 1).
     #[arg(long)]
     pub exit_zero: bool,
+    /// distro-info debian.csv: adds each image's base lifecycle status
+    /// (default: fleet.yaml `lifecycle: {distro_info: PATH}`; without
+    /// either, no lifecycle status is reported).
+    #[arg(long, value_name = "PATH")]
+    pub distro_info: Option<std::path::PathBuf>,
 }
 
 pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
     let fleet = context::load_fleet(global)?;
     let store = context::open_store(global, Some(&fleet), OpenMode::Read)?;
     let report = run_check(global, &fleet, &store, &args.check)?;
-    render(&report, &args.check)?;
-    Ok(exit_code(&report, &args.check))
+    let extras = extras(global, &fleet, &store, &report, &args.check)?;
+    render_with(&report, &args.check, &extras)?;
+    let code = exit_code(&report, &args.check);
+    if code == ExitCode::SUCCESS && extras.eol_images() && !args.check.exit_zero {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(code)
+}
+
+/// What `check` adds from the security and lifecycle layers (joined here,
+/// so that `fleet` does not depend on them).
+#[derive(Default)]
+pub struct CheckExtras {
+    /// Base -> its lifecycle, when lifecycle data was configured.
+    lifecycle: BTreeMap<String, BaseLifecycle>,
+    /// (image, package) -> issues the update fixes; None without tracker data.
+    fixes: Option<BTreeMap<(String, String), Vec<String>>>,
+}
+
+impl CheckExtras {
+    fn eol_images(&self) -> bool {
+        self.lifecycle
+            .values()
+            .any(|l| l.status == SupportStatus::Eol && !l.images.is_empty())
+    }
+
+    fn fixes_of(&self, image: &str, package: &str) -> Option<&[String]> {
+        self.fixes.as_ref().map(|f| {
+            f.get(&(image.to_string(), package.to_string()))
+                .map_or(&[][..], Vec::as_slice)
+        })
+    }
+}
+
+/// Lifecycle per base and "fixes CVE" marks per update.
+pub fn extras(
+    global: &super::GlobalArgs,
+    fleet: &FleetConfig,
+    store: &debfleet::store::Store,
+    report: &CheckReport,
+    args: &CheckArgs,
+) -> Result<CheckExtras> {
+    let mut out = CheckExtras::default();
+    if args.distro_info.is_some() || fleet.lifecycle.distro_info.is_some() {
+        let l = super::lifecycle::evaluate_fleet(global, fleet, args.distro_info.as_deref(), None)?;
+        for mut b in l.bases {
+            b.images
+                .retain(|i| report.images.iter().any(|r| &r.image == i));
+            out.lifecycle.insert(b.base.clone(), b);
+        }
+    }
+    if !tracker::has_data(store)? {
+        return Ok(out);
+    }
+    let snapshot = tracker::snapshot(store, &affected::fleet_releases(fleet), None)?;
+    let mut fixes = BTreeMap::new();
+    for image in &report.images {
+        if image.updates.is_empty() {
+            continue;
+        }
+        let Some(base) = fleet.bases.get(&image.base) else {
+            continue;
+        };
+        let release = affected::release_codename(base);
+        let index = PackageIndex::open(store, base, &image.architecture)?;
+        for u in &image.updates {
+            let ids = affected::update_fixes(
+                &index,
+                &snapshot,
+                &release,
+                &u.package,
+                &u.installed,
+                &u.candidate,
+            )?;
+            fixes.insert((image.image.clone(), u.package.clone()), ids);
+        }
+    }
+    out.fixes = Some(fixes);
+    Ok(out)
 }
 
 /// Loads manifests, applies filters and checks them.
@@ -118,8 +205,38 @@ pub fn exit_code(report: &CheckReport, args: &CheckArgs) -> ExitCode {
 }
 
 pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
+    render_with(report, args, &CheckExtras::default())
+}
+
+/// [`render`] with lifecycle status and CVE marks. JSON gains only new keys:
+/// `images[].lifecycle` and `images[].updates[].fixes_cves`.
+pub fn render_with(report: &CheckReport, args: &CheckArgs, extras: &CheckExtras) -> Result<()> {
     if args.format == Format::Json {
-        return context::print_json(report);
+        let mut value = serde_json::to_value(report)?;
+        if let Some(images) = value.get_mut("images").and_then(|v| v.as_array_mut()) {
+            for image in images {
+                let name = image["image"].as_str().unwrap_or_default().to_string();
+                let base = image["base"].as_str().unwrap_or_default().to_string();
+                if let Some(l) = extras.lifecycle.get(&base) {
+                    image["lifecycle"] = serde_json::json!({
+                        "status": l.status,
+                        "release": l.release,
+                        "ends": l.ends,
+                        "days_left": l.days_left,
+                        "warning": l.warning,
+                    });
+                }
+                if let Some(updates) = image.get_mut("updates").and_then(|v| v.as_array_mut()) {
+                    for u in updates {
+                        let package = u["package"].as_str().unwrap_or_default().to_string();
+                        if let Some(ids) = extras.fixes_of(&name, &package) {
+                            u["fixes_cves"] = serde_json::json!(ids);
+                        }
+                    }
+                }
+            }
+        }
+        return context::print_json(&value);
     }
     let mut work = 0;
     let mut updates = 0;
@@ -127,7 +244,11 @@ pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
     for image in &report.images {
         updates += image.updates.len();
         security += image.updates.iter().filter(|u| u.security).count();
-        if !image.status.needs_work() && !args.verbose {
+        let eol_base = extras
+            .lifecycle
+            .get(&image.base)
+            .is_some_and(|l| l.status == SupportStatus::Eol);
+        if !image.status.needs_work() && !args.verbose && !eol_base {
             continue;
         }
         if image.status.needs_work() {
@@ -157,6 +278,23 @@ pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
         } else if image.status == check::ImageStatus::BaseNotMirrored {
             parts.push("base not mirrored".into());
         }
+        if let Some(l) = extras.lifecycle.get(&image.base)
+            && (l.status != SupportStatus::Supported || l.warning.is_some())
+        {
+            parts.push(format!("base {}", l.status.as_str()));
+        }
+        let fixing = image
+            .updates
+            .iter()
+            .filter(|u| {
+                extras
+                    .fixes_of(name, &u.package)
+                    .is_some_and(|f| !f.is_empty())
+            })
+            .count();
+        if fixing > 0 {
+            parts.push(format!("{fixing} updates fix known CVEs"));
+        }
         println!(
             "{:<40} {:<18} {:<20} {}",
             name,
@@ -166,8 +304,13 @@ pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
         );
         if args.verbose {
             for u in &image.updates {
+                let cves = extras
+                    .fixes_of(name, &u.package)
+                    .filter(|f| !f.is_empty())
+                    .map(|f| format!(", fixes {}", f.join(" ")))
+                    .unwrap_or_default();
                 println!(
-                    "    update  {} {} -> {} ({}{})",
+                    "    update  {} {} -> {} ({}{}{cves})",
                     u.package,
                     u.installed,
                     u.candidate,
@@ -192,6 +335,13 @@ pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
             }
             for n in &image.not_checkable {
                 println!("    unchecked {} {}: {}", n.package, n.installed, n.reason);
+            }
+            if let Some(w) = extras
+                .lifecycle
+                .get(&image.base)
+                .and_then(|l| l.warning.as_ref())
+            {
+                println!("    lifecycle {w}");
             }
             for e in &image.errors {
                 if image.status != check::ImageStatus::Error {

@@ -12,9 +12,12 @@ mod compare_versions;
 mod context;
 mod dev;
 mod explain;
+mod lifecycle;
 mod mirror;
 mod pool;
 mod run;
+mod sbom;
+mod security;
 mod sync;
 mod verify_release;
 
@@ -58,6 +61,9 @@ pub enum Command {
     Mirror(mirror::Args),
     /// The .deb pool: fetch, export as a flat repository, gc, status.
     Pool(pool::Args),
+    Security(security::Args),
+    Lifecycle(lifecycle::Args),
+    Sbom(sbom::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),
@@ -75,6 +81,9 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Mirror(args) => mirror::run(&cli.global, args),
         Command::Pool(args) => pool::run(&cli.global, args),
+        Command::Security(args) => security::run(&cli.global, args),
+        Command::Lifecycle(args) => lifecycle::run(&cli.global, args),
+        Command::Sbom(args) => sbom::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {
