@@ -71,10 +71,23 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
     let fleet = context::load_fleet(global)?;
     let store = context::open_store(global, Some(&fleet), OpenMode::Read)?;
     let report = run_check(global, &fleet, &store, &args.check)?;
-    let extras = extras(global, &fleet, &store, &report, &args.check)?;
-    render_with(&report, &args.check, &extras)?;
-    let code = exit_code(&report, &args.check);
-    if code == ExitCode::SUCCESS && extras.eol_images() && !args.check.exit_zero {
+    render_and_exit_code(global, &fleet, &store, &report, &args.check)
+}
+
+/// Joins the lifecycle and security extras, renders the report and returns
+/// the exit status (2 also when an image is on an end-of-life base). Shared
+/// by `check` and `run`.
+pub fn render_and_exit_code(
+    global: &super::GlobalArgs,
+    fleet: &debfleet::fleet::config::FleetConfig,
+    store: &debfleet::store::Store,
+    report: &CheckReport,
+    args: &CheckArgs,
+) -> Result<ExitCode> {
+    let extras = extras(global, fleet, store, report, args)?;
+    render_with(report, args, &extras)?;
+    let code = exit_code(report, args);
+    if code == ExitCode::SUCCESS && extras.eol_images() && !args.exit_zero {
         return Ok(ExitCode::from(2));
     }
     Ok(code)
@@ -204,11 +217,7 @@ pub fn exit_code(report: &CheckReport, args: &CheckArgs) -> ExitCode {
     }
 }
 
-pub fn render(report: &CheckReport, args: &CheckArgs) -> Result<()> {
-    render_with(report, args, &CheckExtras::default())
-}
-
-/// [`render`] with lifecycle status and CVE marks. JSON gains only new keys:
+/// Renders the check report (table or JSON) with lifecycle status and CVE marks. JSON gains only new keys:
 /// `images[].lifecycle` and `images[].updates[].fixes_cves`.
 pub fn render_with(report: &CheckReport, args: &CheckArgs, extras: &CheckExtras) -> Result<()> {
     if args.format == Format::Json {

@@ -32,11 +32,11 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
     }
     let fleet = super::context::load_fleet(global)?;
     let report = check_cmd::run_check(global, &fleet, &store, &args.check)?;
-    check_cmd::render(&report, &args.check)?;
+    let code = check_cmd::render_and_exit_code(global, &fleet, &store, &report, &args.check)?;
     if sync_report.has_failures() {
         return Ok(ExitCode::from(1));
     }
-    Ok(check_cmd::exit_code(&report, &args.check))
+    Ok(code)
 }
 
 fn describe(o: &debfleet::store::sync::SuiteOutcome) -> String {
