@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{NOW, debfleet, json, stderr, stdout, testdata};
+use common::{NOW, debfleet, json, repo, stderr, stdout, testdata};
 use debfleet::audit::sbom::Purl;
 use debfleet::deb::decompress::{Compression, decompress};
 use serde_json::Value;
@@ -714,4 +714,61 @@ fn every_image_validates_and_output_file_matches_stdout() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Every image's CycloneDX and SPDX documents validate against the official
+/// JSON schemas (vendored in testdata/schemas, see testdata/PROVENANCE.md),
+/// checked by the reference validator, Python's `jsonschema` (`.ci/run`
+/// installs it), through `tests/support/validate_schema.py`.
+#[test]
+fn every_image_validates_against_the_official_schemas() {
+    let state = synced_state();
+    let images: Vec<String> = walk(&testdata("fleet/images"))
+        .iter()
+        .filter_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("image: ").map(str::to_string))
+        })
+        .collect();
+    assert_eq!(images.len(), 40);
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["cyclonedx", "spdx"] {
+        let mut files = Vec::new();
+        for image in &images {
+            let file = dir.path().join(format!("{image}.{format}.json"));
+            let out = run(
+                state,
+                &[
+                    "sbom",
+                    image,
+                    "--format",
+                    format,
+                    "-o",
+                    file.to_str().unwrap(),
+                ],
+            );
+            assert!(out.status.success(), "{image}: {}", stderr(&out));
+            files.push(file);
+        }
+        let out = std::process::Command::new("python3")
+            .arg(repo().join("tests/support/validate_schema.py"))
+            .arg(format)
+            .arg(testdata("schemas"))
+            .args(&files)
+            .output()
+            .expect("python3 (with the jsonschema package) is needed: see .ci/run");
+        assert!(
+            out.status.success(),
+            "{format} documents do not validate:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains(&format!("validated 40 {format} document(s), 0 error(s)")),
+            "{}",
+            stdout(&out)
+        );
+    }
 }
