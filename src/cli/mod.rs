@@ -13,6 +13,7 @@ mod context;
 mod dev;
 mod explain;
 mod mirror;
+mod plan;
 mod run;
 mod sync;
 mod verify_release;
@@ -55,6 +56,7 @@ pub enum Command {
     Run(run::Args),
     Explain(explain::Args),
     Mirror(mirror::Args),
+    Plan(plan::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),
@@ -71,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Explain(args) => explain::run(&cli.global, args),
         Command::Mirror(args) => mirror::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {
