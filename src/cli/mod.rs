@@ -15,6 +15,7 @@ mod explain;
 mod lifecycle;
 mod mirror;
 mod pool;
+mod plan;
 mod run;
 mod sbom;
 mod security;
@@ -64,6 +65,7 @@ pub enum Command {
     Security(security::Args),
     Lifecycle(lifecycle::Args),
     Sbom(sbom::Args),
+    Plan(plan::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),
@@ -84,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Security(args) => security::run(&cli.global, args),
         Command::Lifecycle(args) => lifecycle::run(&cli.global, args),
         Command::Sbom(args) => sbom::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {

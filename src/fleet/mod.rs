@@ -6,5 +6,7 @@ pub mod explain;
 pub mod generate;
 pub mod manifest;
 pub mod manifest_cache;
+pub mod manifest_edit;
+pub mod plan;
 pub mod sources;
 pub mod yaml;

@@ -1575,3 +1575,91 @@ pub fn load_fleet_bases(
     }
     Ok(bases)
 }
+
+impl AptWorld {
+    /// [`AptWorld::dist_upgrade`] with extra apt options (`-o` values such as
+    /// `APT::Install-Recommends=false`), for plans that must match a build
+    /// run with `apt-get install --no-install-recommends`.
+    pub fn dist_upgrade_with(
+        &self,
+        installed: &[(String, String)],
+        options: &[&str],
+    ) -> io::Result<AptPlan> {
+        let q = self.query(installed)?;
+        let mut args: Vec<&str> = vec!["-s", "-o", "Debug::NoLocking=1"];
+        for o in options {
+            args.push("-o");
+            args.push(o);
+        }
+        args.push("dist-upgrade");
+        let out = self.run(&q, "apt-get", &args)?;
+        let mut raw = String::from_utf8_lossy(&out.stdout).into_owned();
+        raw.push_str(&String::from_utf8_lossy(&out.stderr));
+        let mut plan = parse_dist_upgrade(&raw, &self.native)?;
+        plan.success = out.status.success();
+        if !plan.success && (out.status.code() != Some(100) || plan.errors.is_empty()) {
+            return Err(io::Error::other(format!(
+                "apt-get -s dist-upgrade failed ({}) without an apt error:\n{raw}",
+                out.status
+            )));
+        }
+        Ok(plan)
+    }
+}
+
+impl AptWorld {
+    /// Whether the world's indexes have exactly `name` `version` for the
+    /// native architecture or `all`.
+    pub fn has_version(&self, name: &str, version: &str) -> io::Result<bool> {
+        let st = self.read_state()?;
+        Ok(st.index.get(name, version, &self.native).is_some()
+            || st.index.get(name, version, "all").is_some())
+    }
+
+    /// Names of the packages with `Essential: yes` in any stanza of the
+    /// world's indexes (native architecture or `all`).
+    pub fn essential_names(&self) -> io::Result<BTreeSet<String>> {
+        let st = self.read_state()?;
+        let mut out = BTreeSet::new();
+        for ((name, _, arch), r) in &st.index.exact {
+            if arch != &self.native && arch != "all" {
+                continue;
+            }
+            let Some(stanza) = st.index.text(r) else {
+                continue;
+            };
+            if stanza_fields(stanza)
+                .any(|(f, v)| f.eq_ignore_ascii_case("Essential") && v.trim() == "yes")
+            {
+                out.insert(name.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl AptWorld {
+    /// `apt-get -s <options> <command...>` for an image with `installed`,
+    /// parsed like [`AptWorld::dist_upgrade`] (e.g. `install pkg=version`
+    /// to derive a consistent installed set with apt itself).
+    pub fn simulate(
+        &self,
+        installed: &[(String, String)],
+        options: &[&str],
+        command: &[&str],
+    ) -> io::Result<AptPlan> {
+        let q = self.query(installed)?;
+        let mut args: Vec<&str> = vec!["-s", "-o", "Debug::NoLocking=1"];
+        for o in options {
+            args.push("-o");
+            args.push(o);
+        }
+        args.extend_from_slice(command);
+        let out = self.run(&q, "apt-get", &args)?;
+        let mut raw = String::from_utf8_lossy(&out.stdout).into_owned();
+        raw.push_str(&String::from_utf8_lossy(&out.stderr));
+        let mut plan = parse_dist_upgrade(&raw, &self.native)?;
+        plan.success = out.status.success();
+        Ok(plan)
+    }
+}
