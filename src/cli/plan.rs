@@ -78,6 +78,7 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
             .as_ref()
             .map(|_| &filter as &(dyn Fn(&str) -> bool + Sync)),
         security_only: args.security_only,
+        only: None,
     };
     let plan = plan::plan_fleet(&fleet, &store, &options)?;
     let mut written = Vec::new();

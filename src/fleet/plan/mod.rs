@@ -56,6 +56,10 @@ pub struct PlanOptions<'a> {
     pub image: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
     /// Move only packages whose candidate comes from a security suite.
     pub security_only: bool,
+    /// When set: image -> the installed packages that may move (plus what
+    /// their new versions need); images not in the map are not planned.
+    /// Used by the CVE fast-track.
+    pub only: Option<&'a BTreeMap<String, BTreeSet<String>>>,
 }
 
 /// An installed package moved to its candidate.
@@ -327,6 +331,18 @@ pub fn plan_image(
     policy: &dyn Policy,
     security_only: bool,
 ) -> ImagePlan {
+    plan_image_only(m, arch, universe, policy, security_only, None)
+}
+
+/// [`plan_image`] moving only the installed packages in `only` (when set).
+pub fn plan_image_only(
+    m: &Manifest,
+    arch: &str,
+    universe: &Universe,
+    policy: &dyn Policy,
+    security_only: bool,
+    only: Option<&BTreeSet<String>>,
+) -> ImagePlan {
     let packages: Vec<InstalledPackage> = m
         .packages
         .iter()
@@ -339,6 +355,7 @@ pub fn plan_image(
     let options = ResolveOptions {
         hold: m.hold.clone(),
         security_only,
+        only: only.cloned(),
     };
     let r = resolve::resolve(universe, policy, &packages, &options);
     let mut plan = empty_plan(m, arch);
@@ -425,6 +442,7 @@ pub fn plan_fleet(
     let selected: Vec<&Manifest> = manifests
         .iter()
         .filter(|m| options.image.is_none_or(|f| f(&m.image)))
+        .filter(|m| options.only.is_none_or(|o| o.contains_key(&m.image)))
         .collect();
     let keys: BTreeSet<(String, String)> = selected
         .iter()
@@ -446,7 +464,9 @@ pub fn plan_fleet(
                 let u = load_universe(store, &txn, base, arch, &sources.indexes)?;
                 let policy = TablePolicy(table);
                 images.par_extend(on_key.par_iter().map(|m| {
-                    let mut plan = plan_image(m, arch, &u, &policy, options.security_only);
+                    let only = options.only.and_then(|o| o.get(&m.image));
+                    let mut plan =
+                        plan_image_only(m, arch, &u, &policy, options.security_only, only);
                     if !sources.missing.is_empty() {
                         plan.problems.push(format!(
                             "suites not in the store (not mirrored or never synced): {}",

@@ -77,6 +77,9 @@ pub struct ResolveOptions {
     /// Only move packages whose candidate comes from a security suite
     /// (their new dependencies may come from anywhere).
     pub security_only: bool,
+    /// When set, move only these installed packages (plus what their new
+    /// versions need): a fast-track fix touches nothing else.
+    pub only: Option<BTreeSet<String>>,
 }
 
 /// The result of one resolution. Lists are sorted by package name.
@@ -185,7 +188,8 @@ pub fn resolve(
                 continue;
             }
             movable.insert(name.clone());
-            if security || !options.security_only {
+            let selected = options.only.as_ref().is_none_or(|o| o.contains(name));
+            if (security || !options.security_only) && selected {
                 wanted.insert(name.clone(), v);
             }
         }
@@ -721,6 +725,39 @@ Package: tool\nVersion: 5\nArchitecture: amd64\nMulti-Arch: allowed\n\n"
     }
 
     #[test]
+    fn only_moves_the_selected_packages_and_what_they_need() {
+        let text = format!(
+            "{BASE}Package: app\nVersion: 1\nArchitecture: amd64\n\n\
+Package: app\nVersion: 2\nArchitecture: amd64\nDepends: gawk (>= 5)\n\n\
+Package: gawk\nVersion: 4\nArchitecture: amd64\n\n\
+Package: gawk\nVersion: 5\nArchitecture: amd64\n\n\
+Package: sed\nVersion: 1\nArchitecture: amd64\n\n\
+Package: sed\nVersion: 2\nArchitecture: amd64\n\n"
+        );
+        let policy = Highest::new(&text);
+        let u = universe(&text);
+        let installed = installed(&[
+            ("libc6", "2.36-2"),
+            ("app", "1"),
+            ("gawk", "4"),
+            ("sed", "1"),
+        ]);
+        let r = resolve(
+            &u,
+            &policy,
+            &installed,
+            &ResolveOptions {
+                only: Some(["app".to_string()].into()),
+                ..Default::default()
+            },
+        );
+        // app moves, gawk because app 2 needs it; sed and libc6 stay.
+        assert_eq!(names(&r.upgrade, |u| &u.0), ["app", "gawk"]);
+        let all = resolve(&u, &policy, &installed, &ResolveOptions::default());
+        assert!(names(&all.upgrade, |u| &u.0).contains(&"sed"));
+    }
+
+    #[test]
     fn installed_alternative_is_preferred_and_upgraded() {
         let text = format!(
             "{BASE}Package: app\nVersion: 1\nArchitecture: amd64\n\n\
@@ -741,6 +778,7 @@ Package: gawk\nVersion: 5\nArchitecture: amd64\n\n"
             &ResolveOptions {
                 hold: Vec::new(),
                 security_only: true,
+                ..Default::default()
             },
         );
         assert_eq!(names(&r.upgrade, |u| &u.0), ["app", "gawk"]);
@@ -823,6 +861,7 @@ Package: b\nVersion: 2\nArchitecture: amd64\n\n"
             &ResolveOptions {
                 hold: Vec::new(),
                 security_only: true,
+                ..Default::default()
             },
         );
         assert_eq!(names(&r.upgrade, |u| &u.0), ["a", "b"]);
@@ -922,6 +961,7 @@ Package: helper\nVersion: 1\nArchitecture: amd64\n\n"
             &ResolveOptions {
                 hold: vec!["libc6".into()],
                 security_only: false,
+                ..Default::default()
             },
         );
         assert!(r.upgrade.is_empty());
