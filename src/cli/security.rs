@@ -35,7 +35,7 @@ pub enum SecurityCommand {
     Report(ReportArgs),
 }
 
-/// Import a security tracker JSON export (https://security-tracker.debian.org/tracker/data/json).
+/// Import a security tracker JSON export (the tracker's `/tracker/data/json` download).
 ///
 /// Incremental: only records that changed are written, and every earlier
 /// state stays queryable with `--as-of`. A file that does not parse is

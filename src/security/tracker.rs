@@ -52,7 +52,7 @@ pub enum TrackerError {
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error(
-        "{path}: not a valid security tracker JSON export: {}{message}. The store was not changed; fix or re-download the file (https://security-tracker.debian.org/tracker/data/json)",
+        "{path}: not a valid security tracker JSON export: {}{message}. The store was not changed; fix or re-download the file (the security tracker's /tracker/data/json export)",
         at.as_ref().map(|a| format!("at {a}: ")).unwrap_or_default()
     )]
     Parse {
