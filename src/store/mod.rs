@@ -20,6 +20,7 @@
 
 pub mod blob;
 pub mod bundle;
+pub mod journal;
 pub mod records;
 pub mod reverify;
 pub mod sync;
