@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod audit;
+mod build;
 mod check;
 mod clock;
 mod compare_versions;
@@ -16,10 +18,15 @@ mod lifecycle;
 mod mirror;
 mod plan;
 mod pool;
+mod promote;
+mod run;
 mod run;
 mod sbom;
 mod security;
+mod snapshot;
+mod status;
 mod sync;
+mod test_record;
 mod verify_release;
 
 /// Keep a fleet of Debian-based container images up to date, tested and
@@ -48,6 +55,20 @@ pub struct GlobalArgs {
     /// time-dependent decision, so that old data and audits replay exactly.
     #[arg(long, global = true, value_name = "TIME")]
     pub now: Option<String>,
+    /// Who is acting, recorded with every journal entry. Default:
+    /// $DEBFLEET_ACTOR, else the OS user ($USER, $LOGNAME), else "unknown".
+    #[arg(long, global = true, env = "DEBFLEET_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The actor recorded in the journal (see `--actor`).
+    pub fn actor(&self) -> String {
+        match self.actor.as_deref().map(str::trim) {
+            Some(a) if !a.is_empty() => a.to_string(),
+            _ => debfleet::store::journal::default_actor(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +87,13 @@ pub enum Command {
     Lifecycle(lifecycle::Args),
     Sbom(sbom::Args),
     Plan(plan::Args),
+    Build(build::Args),
+    Builds(build::BuildsArgs),
+    Snapshot(snapshot::Args),
+    Test(test_record::Args),
+    Promote(promote::Args),
+    Status(status::Args),
+    Audit(audit::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),
@@ -87,6 +115,13 @@ pub fn main() -> ExitCode {
         Command::Lifecycle(args) => lifecycle::run(&cli.global, args),
         Command::Sbom(args) => sbom::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Build(args) => build::run(&cli.global, args),
+        Command::Builds(args) => build::run_builds(&cli.global, args),
+        Command::Snapshot(args) => snapshot::run(&cli.global, args),
+        Command::Test(args) => test_record::run(&cli.global, args),
+        Command::Promote(args) => promote::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Audit(args) => audit::run(&cli.global, args),
         Command::Dev(args) => dev::run(&cli.global, args),
     };
     match result {

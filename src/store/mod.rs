@@ -21,6 +21,7 @@
 
 pub mod blob;
 pub mod bundle;
+pub mod journal;
 pub mod pool;
 pub mod records;
 pub mod reverify;

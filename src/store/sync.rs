@@ -689,6 +689,19 @@ fn write_suite(
             .insert(target.key().as_str(), json.as_slice())
             .map_err(|e| store.err(e))?;
     }
+    // The new generation joins the audit hash chain in this same transaction.
+    super::journal::append_sync_generation(
+        txn,
+        options.now,
+        &super::journal::SyncGenerationBody {
+            generation,
+            archive: target.archive.clone(),
+            suite: target.suite.clone(),
+            date: gen_record.date.clone(),
+            inrelease_sha256: gen_record.inrelease_sha256.clone(),
+        },
+    )
+    .map_err(|e| store.err(e))?;
     summary.elapsed = prepared.started.elapsed();
     Ok(summary)
 }
