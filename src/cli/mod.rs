@@ -20,7 +20,6 @@ mod plan;
 mod pool;
 mod promote;
 mod run;
-mod run;
 mod sbom;
 mod security;
 mod snapshot;
@@ -73,20 +72,12 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    CompareVersions(compare_versions::Args),
-    /// Verify a Release/InRelease signature and print the signer(s) and header.
-    VerifyRelease(verify_release::Args),
     Sync(sync::Args),
     Check(check::Args),
     Run(run::Args),
-    Explain(explain::Args),
-    Mirror(mirror::Args),
+    Plan(plan::Args),
     /// The .deb pool: fetch, export as a flat repository, gc, status.
     Pool(pool::Args),
-    Security(security::Args),
-    Lifecycle(lifecycle::Args),
-    Sbom(sbom::Args),
-    Plan(plan::Args),
     Build(build::Args),
     Builds(build::BuildsArgs),
     Snapshot(snapshot::Args),
@@ -94,6 +85,14 @@ pub enum Command {
     Promote(promote::Args),
     Status(status::Args),
     Audit(audit::Args),
+    Security(security::Args),
+    Lifecycle(lifecycle::Args),
+    Sbom(sbom::Args),
+    Mirror(mirror::Args),
+    Explain(explain::Args),
+    CompareVersions(compare_versions::Args),
+    /// Verify a Release/InRelease signature and print the signer(s) and header.
+    VerifyRelease(verify_release::Args),
     /// Benchmark and load-test tools (synthetic fleets).
     #[command(hide = true)]
     Dev(dev::Args),

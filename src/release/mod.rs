@@ -25,6 +25,7 @@
 //! (stages, policy, status), [`replay`] (index verification).
 
 pub mod build;
+pub mod exec;
 pub mod promote;
 pub mod replay;
 pub mod snapshot;
