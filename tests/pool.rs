@@ -730,3 +730,29 @@ impl PrivateApt {
         self.ok_in(&self.root, args)
     }
 }
+
+#[test]
+fn gc_keeps_the_versions_of_recorded_builds() {
+    let w = World::new();
+    w.sync();
+    let out = w.run(&["pool", "fetch"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // "other" was built (and recorded), then its manifest went away: the
+    // recorded build still needs extra 3.0 to be rebuilt offline.
+    let manifest = w.fleet().join("images/other.yaml");
+    let rec = w.run(&[
+        "build",
+        "record",
+        "other",
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(rec.status.code(), Some(0), "{}", stderr(&rec));
+    std::fs::remove_file(&manifest).unwrap();
+    let gc = w.run(&["pool", "gc", "--format", "json"]);
+    assert_eq!(gc.status.code(), Some(0), "{}", stderr(&gc));
+    let gc = json(&gc);
+    assert_eq!(keys(&gc["removed"]), Vec::<String>::new());
+    assert_eq!(gc["kept"], 4);
+    assert!(w.pool_file(&w.deb("extra").bytes).exists());
+}

@@ -772,3 +772,88 @@ fn every_image_validates_against_the_official_schemas() {
         );
     }
 }
+
+/// `--build N` describes a recorded build's package set, not the current
+/// manifest.
+#[test]
+fn sbom_of_a_recorded_build() {
+    // A store of its own: recording builds must not disturb other tests.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+    std::fs::copy(synced_state(), &state).unwrap();
+    let image = "memcached-b2840";
+    let manifest = walk(&testdata("fleet/images"))
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains(&format!("image: {image}\n"))
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let old_line = text
+        .lines()
+        .find(|l| l.starts_with("  \"libssl3\": "))
+        .expect("memcached carries libssl3")
+        .to_string();
+    // Build 1: the manifest as it is; build 2: libssl3 at another version.
+    let rec = run(
+        &state,
+        &[
+            "build",
+            "record",
+            image,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert!(rec.status.success(), "{}", stderr(&rec));
+    let edited = dir.path().join("memcached.yaml");
+    std::fs::write(
+        &edited,
+        text.replace(&old_line, "  \"libssl3\": \"3.0.99-1~deb12u1\""),
+    )
+    .unwrap();
+    let rec = run(
+        &state,
+        &[
+            "build",
+            "record",
+            image,
+            "--manifest",
+            edited.to_str().unwrap(),
+        ],
+    );
+    assert!(rec.status.success(), "{}", stderr(&rec));
+
+    let current = json(&run(&state, &["sbom", image, "--format", "cyclonedx"]));
+    let build1 = json(&run(
+        &state,
+        &["sbom", image, "--build", "1", "--format", "cyclonedx"],
+    ));
+    assert_eq!(current["components"], build1["components"]);
+    let build2 = run(
+        &state,
+        &["sbom", image, "--build", "2", "--format", "cyclonedx"],
+    );
+    assert!(build2.status.success(), "{}", stderr(&build2));
+    let build2 = json(&build2);
+    validate_cyclonedx(&build2);
+    let libssl = build2["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "libssl3")
+        .unwrap();
+    assert_eq!(libssl["version"], "3.0.99-1~deb12u1");
+    // A version the mirror never had: no hash can be vouched for.
+    assert!(libssl.get("hashes").is_none(), "{libssl}");
+
+    let missing = run(&state, &["sbom", image, "--build", "9", "--format", "spdx"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("has no build 9; its builds are 1, 2"),
+        "{}",
+        stderr(&missing)
+    );
+}

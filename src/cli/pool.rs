@@ -535,16 +535,19 @@ fn run_gc(global: &super::GlobalArgs, args: &GcArgs) -> Result<ExitCode> {
         anyhow::bail!("not collecting garbage while a manifest cannot be read (see above)");
     }
     let refs: Vec<&Manifest> = all.iter().collect();
-    let keep = manifest_keys(&fleet, &refs);
-    // LEAD: union the package sets of recorded builds here (from
-    // src/release/build.rs), e.g. `keep.extend(recorded_build_keys(&store)?)`,
-    // so that no recorded build loses its files.
+    let mut keep = manifest_keys(&fleet, &refs);
     let mode = if args.dry_run {
         OpenMode::Read
     } else {
         OpenMode::Write { wait: args.wait }
     };
     let store = context::open_store(global, Some(&fleet), mode)?;
+    // Every recorded build (ok or failed) keeps its files, so any recorded
+    // build can be rebuilt offline after Debian dropped its versions.
+    keep.extend(
+        debfleet::release::build::referenced_packages(&store)
+            .context("reading the package sets of recorded builds")?,
+    );
     let report = pool::gc(&store, &keep, args.dry_run)?;
     match args.format {
         Format::Json => context::print_json(&report)?,
