@@ -243,3 +243,124 @@ fn plan_without_a_store_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{}", common::stdout(&out));
     assert!(common::stderr(&out).starts_with("error: "));
 }
+
+/// `plan --exec` runs the command once per planned image with the
+/// documented environment and records each result as a build: the staged
+/// manifest is the planned package set, the output is the log, the digest
+/// comes from DIGEST_FILE, a failing command is a failed build.
+#[test]
+fn exec_builds_and_records_each_planned_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = synced_fleet(tmp.path());
+    let glob = "memcached-*";
+    let plan = common::json(&common::in_fleet(
+        &fleet,
+        &["plan", "--image", glob, "--format", "json"],
+    ));
+    let planned: BTreeMap<String, Value> = images(&plan)
+        .into_iter()
+        .filter(|(_, p)| p["upgrade"].as_array().is_some_and(|u| !u.is_empty()))
+        .collect();
+    assert!(!planned.is_empty());
+    let original: Vec<(PathBuf, String)> = files(&fleet.join("images"))
+        .into_iter()
+        .map(|p| {
+            let t = std::fs::read_to_string(&p).unwrap();
+            (p, t)
+        })
+        .collect();
+
+    let log_dir = tmp.path().join("logs");
+    std::fs::create_dir(&log_dir).unwrap();
+    let command = format!(
+        "echo \"building $BUILD_ID\"; cp \"$MANIFEST\" {logs}/$IMAGE.yaml; \
+         printf 'sha256:%064d' 42 > \"$DIGEST_FILE\"",
+        logs = log_dir.display()
+    );
+    let out = common::in_fleet(
+        &fleet,
+        &[
+            "plan", "--image", glob, "--exec", &command, "--jobs", "2", "--format", "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let report = common::json(&out);
+    let builds = report["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), planned.len());
+    for b in builds {
+        let image = b["image"].as_str().unwrap();
+        assert_eq!(b["ok"], true, "{b}");
+        assert_eq!(b["build"], 1);
+        assert_eq!(b["build_id"], format!("{image}#1"));
+        // The staged manifest is the planned package set.
+        let staged = std::fs::read_to_string(log_dir.join(format!("{image}.yaml"))).unwrap();
+        for u in planned[image]["upgrade"].as_array().unwrap() {
+            let (p, v) = (
+                u["package"].as_str().unwrap(),
+                u["version"].as_str().unwrap(),
+            );
+            assert!(
+                staged.lines().any(|l| l.contains(p) && l.contains(v)),
+                "{image}: {p} {v} not in the staged manifest"
+            );
+        }
+        // Recorded: digest, result, reason, the package set built.
+        let show = common::json(&common::in_fleet(
+            &fleet,
+            &["build", "show", &format!("{image}#1"), "--format", "json"],
+        ));
+        assert_eq!(show["digest"], format!("sha256:{:064}", 42));
+        assert_eq!(show["result"], "ok");
+        assert_eq!(show["reason"], "plan --exec");
+        for u in planned[image]["upgrade"].as_array().unwrap() {
+            assert_eq!(
+                show["packages"][u["package"].as_str().unwrap()],
+                u["version"]
+            );
+        }
+    }
+    // Without --write the manifests in the repository are untouched.
+    for (p, t) in &original {
+        assert_eq!(&std::fs::read_to_string(p).unwrap(), t, "{}", p.display());
+    }
+
+    // A failing command: recorded as failed, exit 1, numbered #2.
+    let out = common::in_fleet(
+        &fleet,
+        &[
+            "plan",
+            "--image",
+            glob,
+            "--exec",
+            "echo boom >&2; exit 7",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let report = common::json(&out);
+    for b in report["builds"].as_array().unwrap() {
+        assert_eq!(b["ok"], false);
+        assert_eq!(b["status"], "exit status 7");
+        assert_eq!(b["build"], 2);
+    }
+    let listed = common::json(&common::in_fleet(&fleet, &["builds", "--format", "json"]));
+    let text = listed.to_string();
+    assert!(text.contains("\"failed\""), "{text}");
+
+    // With --write, MANIFEST is the rewritten manifest itself.
+    let out = common::in_fleet(
+        &fleet,
+        &[
+            "plan",
+            "--image",
+            glob,
+            "--write",
+            "--exec",
+            "echo \"$MANIFEST\"",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let again = common::in_fleet(&fleet, &["plan", "--image", glob, "--format", "json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", common::stderr(&again));
+}
