@@ -30,6 +30,7 @@ fn synced_store(dir: &Path) -> (FleetConfig, Store) {
         now: now(),
         policy: ReleasePolicy::default(),
         pdiff: PdiffLimits::default(),
+        actor: "bench".to_string(),
     };
     debfleet::store::sync::sync(&store, &targets, &options, &NoProgress).expect("sync");
     (fleet, store)
@@ -43,6 +44,7 @@ fn benches(c: &mut Criterion) {
         now: now(),
         policy: ReleasePolicy::default(),
         pdiff: PdiffLimits::default(),
+        actor: "bench".to_string(),
     };
     let mut group = c.benchmark_group("sync");
     group.sample_size(20);

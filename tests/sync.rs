@@ -336,3 +336,24 @@ fn second_writer_is_told_who_holds_the_store_or_waits() {
     assert!(holder.wait().unwrap().success());
     assert!(waited.status.success(), "{}", stderr(&waited));
 }
+
+/// Each new generation is appended to the audit journal with the actor
+/// given by --actor; an unchanged resync appends nothing.
+#[test]
+fn sync_generations_are_journalled_with_the_actor() {
+    use debfleet::store::journal::{KIND_SYNC_GENERATION, entries_of_kind};
+    use debfleet::store::{OpenMode, Store};
+    let dir = tempfile::tempdir().unwrap();
+    small_fleet(dir.path(), &testdata("mirror"), &debian_keyring());
+    let out = in_fleet(dir.path(), &["--actor", "build-host-7", "sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = in_fleet(dir.path(), &["--actor", "someone-else", "sync"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let store = Store::open(&dir.path().join(".debfleet/state.redb"), OpenMode::Read).unwrap();
+    let txn = store.read().unwrap();
+    let entries = entries_of_kind(&txn, KIND_SYNC_GENERATION).unwrap();
+    assert_eq!(entries.len(), 2, "one entry per suite of the small fleet");
+    assert!(entries.iter().all(|e| e.actor == "build-host-7"));
+    let verify = in_fleet(dir.path(), &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+}

@@ -226,6 +226,7 @@ fn sync_generation(
     }
     journal::append_sync_generation(
         txn,
+        "generator",
         at,
         &SyncGenerationBody {
             generation: next,

@@ -487,6 +487,7 @@ fn import(global: &super::GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
             allow_downgrade: args.sync.allow_downgrade,
         },
         pdiff: PdiffLimits::default(),
+        actor: global.actor(),
     };
     let report = bundle::import(&store, &extracted, &targets, &options, &NoProgress)?;
     for key in &report.not_in_fleet {

@@ -93,6 +93,7 @@ pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, S
             allow_downgrade: args.allow_downgrade,
         },
         pdiff: PdiffLimits::default(),
+        actor: global.actor(),
     };
     let progress = Bar(bar);
     let report = debfleet::store::sync::sync(&store, &targets, &options, &progress)?;

@@ -583,10 +583,11 @@ pub struct SyncGenerationBody {
 /// Journals a new sync generation inside the sync's write transaction.
 pub fn append_sync_generation(
     txn: &WriteTransaction,
+    actor: &str,
     at: Timestamp,
     body: &SyncGenerationBody,
 ) -> Result<u64, JournalError> {
-    append_json(txn, KIND_SYNC_GENERATION, &default_actor(), at, body)
+    append_json(txn, KIND_SYNC_GENERATION, actor, at, body)
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub struct SyncOptions {
     pub now: Timestamp,
     pub policy: ReleasePolicy,
     pub pdiff: PdiffLimits,
+    /// Who runs the sync, recorded with each new generation's journal entry.
+    pub actor: String,
 }
 
 /// What happened to one suite.
@@ -692,6 +694,7 @@ fn write_suite(
     // The new generation joins the audit hash chain in this same transaction.
     super::journal::append_sync_generation(
         txn,
+        &options.actor,
         options.now,
         &super::journal::SyncGenerationBody {
             generation,
