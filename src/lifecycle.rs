@@ -6,6 +6,8 @@
 //! `eol` date, in LTS on its `eol-lts` date, and so on; the status changes
 //! the day after.
 
+pub mod package_support;
+
 use crate::fleet::config::{Base, FleetConfig};
 use jiff::civil::Date;
 use serde::Serialize;

@@ -136,7 +136,11 @@ fn fleet_yaml_path_and_table_output() {
     let text = std::fs::read_to_string(&yaml)
         .unwrap()
         .replace("../mirror", testdata("mirror").to_str().unwrap())
-        .replace("../keyrings", testdata("keyrings").to_str().unwrap());
+        .replace("../keyrings", testdata("keyrings").to_str().unwrap())
+        .lines()
+        .filter(|l| !l.starts_with("lifecycle:"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
     let csv = dir.path().join("my-debian.csv");
     std::fs::copy(testdata("distro-info/debian.csv"), &csv).unwrap();
     std::fs::write(
@@ -207,4 +211,89 @@ fn fleet_yaml_path_and_table_output() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stdout(&out).contains("base eol"), "{}", stdout(&out));
+}
+
+/// Package-level limits from the real debian-security-support lists: an
+/// image carrying pdns-recursor (support ended 2025-10-01 for bookworm) is
+/// flagged ends-later / ends-soon / ended on the right days; binutils
+/// (limited support) is flagged limited; the status reaches the exit code.
+#[test]
+fn package_support_lists_flag_the_images_that_carry_them() {
+    let dir = tempfile::tempdir().unwrap();
+    common::small_fleet(dir.path(), &testdata("mirror"), &common::debian_keyring());
+    let yaml = dir.path().join("fleet.yaml");
+    let mut text = std::fs::read_to_string(&yaml).unwrap();
+    text.push_str(&format!(
+        "lifecycle: {{distro_info: {}, security_support: {}}}\n",
+        testdata("distro-info/debian.csv").display(),
+        testdata("security-support").display()
+    ));
+    std::fs::write(&yaml, text).unwrap();
+    std::fs::write(
+        dir.path().join("images/dns.yaml"),
+        "image: dns\nbase: small\npackages:\n  pdns-recursor: 4.8.8-1+deb12u1\n  binutils: 2.40-2\n  bash: 5.2.15-2+b7\n",
+    )
+    .unwrap();
+    let sync = common::in_fleet(dir.path(), &["sync"]);
+    assert!(sync.status.success(), "{}", stderr(&sync));
+
+    let at = |now: &str| {
+        let out = debfleet(&[
+            "--fleet",
+            dir.path().to_str().unwrap(),
+            "--now",
+            now,
+            "lifecycle",
+            "--format",
+            "json",
+        ]);
+        assert_ne!(out.status.code(), Some(1), "{}", stderr(&out));
+        let report = json(&out);
+        let findings = report["bases"][0]["package_support"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let status = |pkg: &str| {
+            findings
+                .iter()
+                .find(|f| f["package"] == pkg)
+                .map(|f| f["status"].as_str().unwrap().to_string())
+        };
+        (
+            out.status.code(),
+            status("pdns-recursor"),
+            status("binutils"),
+            findings,
+        )
+    };
+    // 2025-01-01: the end (2025-10-01) is 273 days away, beyond the
+    // 180-day window; bookworm itself is supported for 525 more days.
+    let (code, pdns, binutils, findings) = at("2025-01-01");
+    assert_eq!(pdns.as_deref(), Some("ends-later"));
+    assert_eq!(binutils.as_deref(), Some("limited"));
+    assert_eq!(code, Some(0));
+    assert_eq!(findings.len(), 2, "bash has no limit: {findings:?}");
+    let pdns_entry = findings
+        .iter()
+        .find(|f| f["package"] == "pdns-recursor")
+        .unwrap();
+    assert_eq!(pdns_entry["source"], "pdns-recursor");
+    assert_eq!(pdns_entry["date"], "2025-10-01");
+    assert_eq!(pdns_entry["last_version"], "4.8.8-1+deb12u1");
+    assert!(
+        pdns_entry["origin"]
+            .as_str()
+            .unwrap()
+            .ends_with("security-support-ended.deb12:20"),
+        "{pdns_entry}"
+    );
+    // Inside the warning window, on the day itself, and the day after.
+    assert_eq!(at("2025-04-04").1.as_deref(), Some("ends-soon"));
+    assert_eq!(at("2025-04-04").0, Some(2));
+    assert_eq!(at("2025-10-01").1.as_deref(), Some("ends-soon"));
+    assert_eq!(at("2025-10-02").1.as_deref(), Some("ended"));
+    assert_eq!(at("2025-10-02").0, Some(2));
+
+    // The day before the window opens (181 days ahead).
+    assert_eq!(at("2025-04-03").1.as_deref(), Some("ends-later"));
 }

@@ -17,7 +17,11 @@ fn synced_fleet(dir: &Path) -> PathBuf {
     let td = common::testdata("");
     let yaml = yaml
         .replace("../mirror", &td.join("mirror").display().to_string())
-        .replace("../keyrings", &td.join("keyrings").display().to_string());
+        .replace("../keyrings", &td.join("keyrings").display().to_string())
+        .replace(
+            "../distro-info",
+            &td.join("distro-info").display().to_string(),
+        );
     std::fs::write(fleet.join("fleet.yaml"), yaml).unwrap();
     let sync = common::in_fleet(&fleet, &["sync"]);
     assert!(sync.status.success(), "{}", common::stderr(&sync));

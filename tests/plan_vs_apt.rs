@@ -299,7 +299,11 @@ fn compare_derived(
     let yaml = std::fs::read_to_string(fleet.join("fleet.yaml"))
         .unwrap()
         .replace("../mirror", &td.join("mirror").display().to_string())
-        .replace("../keyrings", &td.join("keyrings").display().to_string());
+        .replace("../keyrings", &td.join("keyrings").display().to_string())
+        .replace(
+            "../distro-info",
+            &td.join("distro-info").display().to_string(),
+        );
     std::fs::write(derived.join("fleet.yaml"), yaml).unwrap();
     let manifests = fleet_manifests(&fleet.join("images")).unwrap();
     let no_recommends = ["APT::Install-Recommends=false"];

@@ -128,8 +128,15 @@ pub fn extras(
 ) -> Result<CheckExtras> {
     let mut out = CheckExtras::default();
     if args.distro_info.is_some() || fleet.lifecycle.distro_info.is_some() {
-        let l = super::lifecycle::evaluate_fleet(global, fleet, args.distro_info.as_deref(), None)?;
-        for mut b in l.bases {
+        let l = super::lifecycle::evaluate_fleet(
+            global,
+            fleet,
+            args.distro_info.as_deref(),
+            None,
+            None,
+            false,
+        )?;
+        for mut b in l.bases.into_iter().map(|r| r.lifecycle) {
             b.images
                 .retain(|i| report.images.iter().any(|r| &r.image == i));
             out.lifecycle.insert(b.base.clone(), b);

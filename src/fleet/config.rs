@@ -29,7 +29,7 @@
 //!   stages: [testing, production]
 //!   production: {requires_stage: testing, min_soak: 7d, required_suites: [smoke, full]}
 //!   expedite: {required_suites: [smoke]}
-//! lifecycle: {distro_info: PATH, warn_days: 180}   # optional
+//! lifecycle: {distro_info: PATH, warn_days: 180, security_support: DIR}   # optional
 //! ```
 
 use crate::fleet::yaml::{self, Entry, Fields, Node, Pos, YamlError};
@@ -180,6 +180,10 @@ pub struct LifecycleConfig {
     pub distro_info: Option<PathBuf>,
     /// Warn this many days before a release's end of life.
     pub warn_days: u32,
+    /// A directory with Debian's debian-security-support lists
+    /// (`security-support-ended.debN`, `security-support-limited`), when
+    /// supplied: package-level support limits.
+    pub security_support: Option<PathBuf>,
 }
 
 impl Default for LifecycleConfig {
@@ -187,6 +191,7 @@ impl Default for LifecycleConfig {
         LifecycleConfig {
             distro_info: None,
             warn_days: 180,
+            security_support: None,
         }
     }
 }
@@ -564,7 +569,7 @@ const REPOSITORY_KEYS: &[&str] = &["archive", "suite", "components"];
 const RELEASE_KEYS: &[&str] = &["stages", "production", "expedite"];
 const PRODUCTION_KEYS: &[&str] = &["requires_stage", "min_soak", "required_suites"];
 const EXPEDITE_KEYS: &[&str] = &["required_suites"];
-const LIFECYCLE_KEYS: &[&str] = &["distro_info", "warn_days"];
+const LIFECYCLE_KEYS: &[&str] = &["distro_info", "warn_days", "security_support"];
 
 impl Reader<'_> {
     fn problem(&mut self, pos: Pos, message: impl Into<String>) {
@@ -1091,6 +1096,9 @@ impl Reader<'_> {
         if let Some(d) = f.get("distro_info") {
             config.distro_info = self.path(&d.value, "`lifecycle.distro_info`");
         }
+        if let Some(d) = f.get("security_support") {
+            config.security_support = self.path(&d.value, "`lifecycle.security_support`");
+        }
         if let Some(w) = f.get("warn_days")
             && let Some(text) = self.text(&w.value, "`lifecycle.warn_days`")
         {
@@ -1214,7 +1222,13 @@ manifests: images/**/*.yaml
             config.release.production.min_soak,
             Duration::from_secs(7 * 86_400)
         );
-        assert_eq!(config.lifecycle, LifecycleConfig::default());
+        assert_eq!(
+            config.lifecycle,
+            LifecycleConfig {
+                distro_info: Some(testdata().join("distro-info/debian.csv")),
+                ..LifecycleConfig::default()
+            }
+        );
         // Loading the directory gives the same result.
         assert_eq!(FleetConfig::load(&dir).unwrap(), config);
     }
