@@ -86,7 +86,7 @@ pub fn generate(
         for p in &t.packages {
             let mut version = p.version.as_str();
             // One package in eight moves to another version the base offers.
-            if rng.next() % 8 == 0 {
+            if rng.next().is_multiple_of(8) {
                 let offered = table.versions(&p.name);
                 if !offered.is_empty() {
                     version = offered[(rng.next() as usize) % offered.len()].version;

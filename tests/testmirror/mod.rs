@@ -537,7 +537,7 @@ pub fn evolve(
     let mut out = Vec::with_capacity(old.len() + add);
     for (i, s) in old.iter().enumerate() {
         let k = i + seed;
-        if remove_every > 0 && k % remove_every == 0 {
+        if remove_every > 0 && k.is_multiple_of(remove_every) {
             continue;
         }
         if bump_every > 0 && k % bump_every == 1 {
