@@ -7,6 +7,7 @@
 //!   at an instant;
 //! - [`history::history`]: builds, snapshots, tests and promotions of an
 //!   image over time;
+//! - [`fix_latency::fix_latency`]: time-to-fix per fast-tracked CVE and image;
 //! - [`who_had::who_had`]: which images carried a package, in which
 //!   versions, for how long;
 //! - [`generate`]: a synthetic year of history for benchmarks;
@@ -16,6 +17,7 @@
 //! [`crate::release`], never scanning the whole journal.
 
 pub mod at;
+pub mod fix_latency;
 pub mod generate;
 pub mod history;
 pub mod sbom;

@@ -1,9 +1,9 @@
-//! `debfleet audit verify|at|history|who-had`: the audit trail, offline.
+//! `debfleet audit verify|at|history|who-had|fix-latency`: the audit trail, offline.
 
 use super::clock;
 use super::context::{self, Format};
 use anyhow::Result;
-use debfleet::audit::{self, at, history, who_had};
+use debfleet::audit::{self, at, fix_latency, history, who_had};
 use debfleet::store::OpenMode;
 use std::process::ExitCode;
 
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 ///   debfleet audit history nginx
 ///   debfleet audit who-had libssl3 --version '<< 3.0.15-1~deb12u1' --stage production
 ///   debfleet audit who-had libc6 --between 2026-01-01 2026-06-30 --format json
+///   debfleet audit fix-latency CVE-2024-2511 --format json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -70,12 +71,59 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Time-to-fix of fast-tracked issues per image: fix known/mirrored,
+    /// planned, built, in testing, in production, and the durations.
+    FixLatency {
+        /// Only this issue (default: every fast-tracked issue).
+        cve: Option<String>,
+        /// Output format (JSON: `{"fixes": [...]}` for SLA dashboards).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
     let fleet = context::load_fleet(global).ok();
     let store = context::open_store(global, fleet.as_ref(), OpenMode::Read)?;
     match &args.command {
+        AuditCommand::FixLatency { cve, format } => {
+            let Some(fleet) = fleet.as_ref() else {
+                // Reload to report why the fleet could not be read.
+                context::load_fleet(global)?;
+                anyhow::bail!("fix-latency needs the fleet (pass --fleet)");
+            };
+            let report = fix_latency::fix_latency(&store, fleet, cve.as_deref())?;
+            match format {
+                Format::Json => context::print_json(&report)?,
+                Format::Table => {
+                    if report.fixes.is_empty() {
+                        println!("no fast-tracked issue recorded");
+                    }
+                    let d = |s: Option<i64>| {
+                        s.map_or("-".to_string(), debfleet::release::promote::human_duration)
+                    };
+                    for f in &report.fixes {
+                        println!(
+                            "{} {} ({} >= {})",
+                            f.cve, f.image, f.source, f.fixed_version
+                        );
+                        let steps = [
+                            ("fix available", &f.fix_available_at, None),
+                            ("planned", &f.planned_at, Some(f.durations.plan)),
+                            ("built", &f.built_at, Some(f.durations.build)),
+                            ("testing", &f.testing_at, Some(f.durations.testing)),
+                            ("production", &f.production_at, Some(f.durations.production)),
+                        ];
+                        for (name, at, took) in steps {
+                            let after = took.map(|t| format!("  (+{})", d(t))).unwrap_or_default();
+                            println!("  {name:<14} {}{after}", at.as_deref().unwrap_or("-"));
+                        }
+                        println!("  {:<14} {}", "total", d(f.durations.total));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Verify { format } => {
             let report = audit::verify(&store)?;
             match format {

@@ -4,7 +4,10 @@
 use super::context::{self, Format};
 use anyhow::{Context, Result};
 use debfleet::fleet::manifest::load_all;
+use debfleet::fleet::manifest_edit;
+use debfleet::release;
 use debfleet::security::affected::{self, AffectedStatus, Filter, ImageFindings};
+use debfleet::security::fasttrack::{self, FasttrackPlan, FasttrackPromotion};
 use debfleet::security::tracker::{self, ImportRecord};
 use debfleet::store::OpenMode;
 use serde::Serialize;
@@ -20,6 +23,9 @@ use std::process::ExitCode;
 ///   debfleet security affected CVE-2024-2511 --format json
 ///   debfleet security affected --urgency high
 ///   debfleet security report --as-of 2026-11-01
+///   debfleet security affected CVE-2024-2511 --stage production
+///   debfleet security fasttrack CVE-2024-2511 --write --scripts build/plans
+///   debfleet security fasttrack CVE-2024-2511 --promote
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -33,6 +39,52 @@ pub enum SecurityCommand {
     Status(StatusArgs),
     Affected(AffectedArgs),
     Report(ReportArgs),
+    Fasttrack(FasttrackArgs),
+}
+
+/// Fast-track one issue: rebuild only the affected images, then promote.
+///
+/// Without --promote: plans rebuilds of the images the issue affects whose
+/// fix is in the mirror, moving only the affected source's binaries (plus
+/// what their new versions need), and records the plan in the journal
+/// (nothing new is recorded when the latest plan of the issue says the
+/// same). Images whose fix is not yet mirrored, or unfixed, are listed.
+/// --write rewrites the planned manifests (minimal edit, as `plan --write`);
+/// --scripts DIR writes DIR/<image>.sh install scripts.
+///
+/// With --promote: takes each planned image's latest successful build
+/// recorded after the plan, if it carries the fix; freezes them in an
+/// emergency snapshot `fasttrack-<CVE>-<n>` (reused while its builds are
+/// still the latest) and promotes it stage by stage, expedited, with
+/// reason "fast-track <CVE>: <reason>", stopping where the policy holds
+/// images back (e.g. `release.expedite.required_suites` not passed) and
+/// saying what to record; run it again to continue.
+///
+/// Exit status: 0 done (nothing affected / fast-track complete), 2 work
+/// remains (plan to build, images waiting, held by policy), 1 error.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct FasttrackArgs {
+    /// The issue (CVE-… or TEMP-… id).
+    pub cve: String,
+    /// Promote the fixing builds instead of planning.
+    #[arg(long)]
+    pub promote: bool,
+    /// Why (recorded with the plan, and on the promotions).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Rewrite each planned manifest in place.
+    #[arg(long, conflicts_with = "promote")]
+    pub write: bool,
+    /// Write an install script per planned image to DIR/<image>.sh.
+    #[arg(long, value_name = "DIR", conflicts_with = "promote")]
+    pub scripts: Option<PathBuf>,
+    /// Wait for another writer instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 /// Import a security tracker JSON export (the tracker's `/tracker/data/json` download).
@@ -81,6 +133,10 @@ pub struct AffectedArgs {
     /// Answer with what the store knew at TIME (the newest import made at or before it).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+    /// Match the builds STAGE runs now (their recorded package sets)
+    /// instead of the current manifests.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -98,6 +154,9 @@ pub struct ReportArgs {
     /// Answer with what the store knew at TIME.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
+    /// Report on the builds STAGE runs now instead of the current manifests.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -109,6 +168,7 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
         SecurityCommand::Status(a) => status(global, a),
         SecurityCommand::Affected(a) => run_affected(global, a),
         SecurityCommand::Report(a) => report(global, a),
+        SecurityCommand::Fasttrack(a) => fasttrack(global, a),
     }
 }
 
@@ -223,6 +283,7 @@ fn match_fleet(
     global: &super::GlobalArgs,
     image_glob: Option<&str>,
     as_of: Option<&str>,
+    stage: Option<&str>,
     filter: &Filter,
 ) -> Result<Matched> {
     let now = super::clock::now(global)?;
@@ -232,10 +293,23 @@ fn match_fleet(
         .context("--as-of: expected RFC 3339 or a date")?;
     let fleet = context::load_fleet(global)?;
     let store = context::open_store(global, Some(&fleet), OpenMode::Read)?;
-    let (mut manifests, errors) = load_all(&fleet);
-    for e in &errors {
-        eprintln!("warning: {e}");
-    }
+    let mut manifests = match stage {
+        Some(stage) => {
+            release::promote::check_stage(&fleet.release, stage)?;
+            let m = affected::stage_manifests(&store, stage)?;
+            if m.is_empty() {
+                eprintln!("note: stage {stage} runs no builds yet");
+            }
+            m
+        }
+        None => {
+            let (manifests, errors) = load_all(&fleet);
+            for e in &errors {
+                eprintln!("warning: {e}");
+            }
+            manifests
+        }
+    };
     if let Some(glob) = image_glob {
         let m = globset::Glob::new(glob)?.compile_matcher();
         manifests.retain(|x| m.is_match(&x.image));
@@ -277,6 +351,7 @@ fn run_affected(global: &super::GlobalArgs, args: &AffectedArgs) -> Result<ExitC
         global,
         args.image.as_deref(),
         args.as_of.as_deref(),
+        args.stage.as_deref(),
         &filter,
     )?;
     let listed: Vec<&ImageFindings> = matched
@@ -366,6 +441,7 @@ fn report(global: &super::GlobalArgs, args: &ReportArgs) -> Result<ExitCode> {
         global,
         args.image.as_deref(),
         args.as_of.as_deref(),
+        args.stage.as_deref(),
         &Filter::default(),
     )?;
     let rows: Vec<ReportImage> = matched
@@ -432,4 +508,161 @@ fn report(global: &super::GlobalArgs, args: &ReportArgs) -> Result<ExitCode> {
         println!("{}", data_summary(&matched.data));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn fasttrack(global: &super::GlobalArgs, args: &FasttrackArgs) -> Result<ExitCode> {
+    let now = super::clock::now(global)?;
+    let actor = global.actor();
+    let fleet = context::load_fleet(global)?;
+    let store = context::open_store(global, Some(&fleet), OpenMode::Write { wait: args.wait })?;
+    let cve = args.cve.trim();
+    if args.promote {
+        let out = fasttrack::promote(&store, &fleet, cve, args.reason.as_deref(), &actor, now)?;
+        if args.format == Format::Json {
+            context::print_json(&out)?;
+        } else {
+            render_promotion(&out);
+        }
+        return Ok(if out.complete {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        });
+    }
+    let plan = fasttrack::plan(&store, &fleet, cve, args.reason.as_deref(), &actor, now)?;
+    let mut written = Vec::new();
+    let mut write_errors = Vec::new();
+    if args.write {
+        for p in &plan.plans {
+            match manifest_edit::write_manifest(&p.manifest, &p.new_packages()) {
+                Ok(true) => written.push(p.manifest.display().to_string()),
+                Ok(false) => {}
+                Err(e) => write_errors.push(e.to_string()),
+            }
+        }
+    }
+    if let Some(dir) = &args.scripts {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the scripts directory {}", dir.display()))?;
+        for p in &plan.plans {
+            let path = dir.join(format!("{}.sh", p.image));
+            manifest_edit::write_atomically(&path, p.install_script().as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if args.format == Format::Json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            plan: &'a FasttrackPlan,
+            written: &'a [String],
+        }
+        context::print_json(&Out {
+            plan: &plan,
+            written: &written,
+        })?;
+    } else {
+        render_plan(&plan);
+        for w in &written {
+            println!("rewrote {w}");
+        }
+    }
+    for e in &write_errors {
+        eprintln!("error: {e}");
+    }
+    Ok(if !write_errors.is_empty() {
+        ExitCode::from(1)
+    } else if plan.images.is_empty() && plan.waiting.is_empty() && plan.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn render_plan(plan: &FasttrackPlan) {
+    if plan.images.is_empty() && plan.waiting.is_empty() {
+        println!("{}: no image is affected with an installable fix", plan.cve);
+    }
+    for i in &plan.images {
+        let fixes: Vec<String> = i
+            .fixes
+            .iter()
+            .map(|f| format!("{} >= {}", f.source, f.fixed_version))
+            .collect();
+        println!("{:<40} {:<18} fix {}", i.image, i.base, fixes.join(", "));
+        for c in &i.changes {
+            match (&c.from, &c.to) {
+                (Some(f), Some(t)) => println!("    upgrade {} {f} -> {t}", c.package),
+                (None, Some(t)) => println!("    install {} {t}", c.package),
+                (_, None) => println!("    remove  {}", c.package),
+            }
+        }
+    }
+    for w in &plan.waiting {
+        println!(
+            "{:<40} waiting: {} {} (fixed {})",
+            w.image,
+            w.source,
+            w.status.as_str(),
+            w.fixed_version.as_deref().unwrap_or("-")
+        );
+    }
+    for p in &plan.problems {
+        println!("problem: {p}");
+    }
+    match (plan.seq, plan.unchanged) {
+        (Some(seq), _) => println!(
+            "fast-track plan of {} recorded (journal entry {seq}): {} images to rebuild",
+            plan.cve,
+            plan.images.len()
+        ),
+        (None, true) => println!(
+            "unchanged since the last fast-track plan of {}: nothing new recorded",
+            plan.cve
+        ),
+        (None, false) => println!("nothing to plan for {}: nothing recorded", plan.cve),
+    }
+}
+
+fn render_promotion(out: &FasttrackPromotion) {
+    for r in &out.ready {
+        println!("{:<40} fixing build #{}", r.image, r.build);
+    }
+    for w in &out.waiting {
+        println!("{:<40} waiting: {}", w.image, w.reason);
+    }
+    match &out.snapshot {
+        Some(name) if out.snapshot_created => println!("created emergency snapshot {name}"),
+        Some(name) => println!("reusing emergency snapshot {name}"),
+        None => println!("no fixing build yet: nothing to promote"),
+    }
+    for s in &out.stages {
+        println!(
+            "{}: {} promoted, {} already there, {} held",
+            s.stage,
+            s.promoted.len(),
+            s.unchanged,
+            s.held.len()
+        );
+        for p in &s.promoted {
+            println!("    {:<36} #{} [expedited]", p.image, p.build);
+        }
+        for h in &s.held {
+            println!(
+                "    {:<36} #{} HELD: {}",
+                h.image,
+                h.build,
+                h.reasons.join("; ")
+            );
+        }
+    }
+    if let Some(stage) = &out.stopped_at {
+        println!("stopped at {stage}; next:");
+        for n in &out.next {
+            println!("  {n}");
+        }
+    }
+    if out.complete {
+        println!("fast-track of {} complete ({})", out.cve, out.reason);
+    }
 }

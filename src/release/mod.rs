@@ -71,6 +71,9 @@ pub mod kinds {
     pub const PROMOTION: &str = "promotion";
     /// A policy override (expedite, rollback), recorded before its promotion.
     pub const OVERRIDE: &str = "override";
+    /// A CVE fast-track plan (written by `crate::security::fasttrack`; the
+    /// release layer only reserves the name).
+    pub const FASTTRACK_PLAN: &str = "fasttrack-plan";
 }
 
 /// Errors of the release layer.

@@ -42,7 +42,8 @@ pub(crate) struct SnapshotBody {
     pub removed: Vec<String>,
     /// `archive/suite` -> generation in force.
     pub generations: BTreeMap<String, u64>,
-    /// The `--image` glob, if any.
+    /// The `--image` glob, or the explicit image list (comma-separated) of
+    /// [`create_for_images_in`].
     pub selection: Option<String>,
     /// Free text.
     pub reason: Option<String>,
@@ -61,7 +62,7 @@ pub struct Snapshot {
     pub actor: String,
     /// Why (free text).
     pub reason: Option<String>,
-    /// The `--image` glob used.
+    /// The `--image` glob used, or the explicit image list (comma-separated).
     pub selection: Option<String>,
     /// `archive/suite` -> generation in force.
     pub generations: BTreeMap<String, u64>,
@@ -286,6 +287,58 @@ pub fn create_in(
     at: Timestamp,
     reason: Option<&str>,
 ) -> Result<Snapshot, ReleaseError> {
+    create_selected(txn, config, name, select, None, actor, at, reason)
+}
+
+/// Creates, inside `txn`, a snapshot of exactly the listed images (their
+/// latest successful builds), e.g. the emergency snapshot of a CVE
+/// fast-track. The snapshot's `selection` records the list. Fails when the
+/// name is taken, the list is empty, or a listed image has no successful
+/// build.
+#[allow(clippy::too_many_arguments)]
+pub fn create_for_images_in(
+    txn: &WriteTransaction,
+    config: &FleetConfig,
+    name: &str,
+    images: &BTreeSet<String>,
+    actor: &str,
+    at: Timestamp,
+    reason: Option<&str>,
+) -> Result<Snapshot, ReleaseError> {
+    if images.is_empty() {
+        return Err(ReleaseError::EmptySnapshot(format!(
+            "snapshot {name:?}: no images were listed"
+        )));
+    }
+    let snapshot = create_selected(
+        txn,
+        config,
+        Some(name),
+        &Selection::default(),
+        Some(images),
+        actor,
+        at,
+        reason,
+    )?;
+    if let Some(missing) = images.iter().find(|i| !snapshot.images.contains_key(*i)) {
+        return Err(ReleaseError::EmptySnapshot(format!(
+            "snapshot {name:?}: image {missing:?} has no successful build; record one first (`debfleet build record`)"
+        )));
+    }
+    Ok(snapshot)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn create_selected(
+    txn: &WriteTransaction,
+    config: &FleetConfig,
+    name: Option<&str>,
+    select: &Selection,
+    only: Option<&BTreeSet<String>>,
+    actor: &str,
+    at: Timestamp,
+    reason: Option<&str>,
+) -> Result<Snapshot, ReleaseError> {
     let name = name.map(str::to_string).unwrap_or_else(|| default_name(at));
     if name.trim().is_empty() || name.contains(char::is_whitespace) {
         return Err(ReleaseError::EmptySnapshot(format!(
@@ -317,7 +370,10 @@ pub fn create_in(
             let (k, v) = row.map_err(dberr)?;
             let (image, _) = k.value();
             let (seq, _, ok) = v.value();
-            if ok && matcher.as_ref().is_none_or(|m| m.is_match(image)) {
+            if ok
+                && matcher.as_ref().is_none_or(|m| m.is_match(image))
+                && only.is_none_or(|o| o.contains(image))
+            {
                 latest.insert(image.to_string(), seq);
             }
         }
@@ -392,7 +448,10 @@ pub fn create_in(
         set,
         removed,
         generations,
-        selection: select.image_glob.clone(),
+        selection: match only {
+            Some(list) => Some(list.iter().cloned().collect::<Vec<_>>().join(",")),
+            None => select.image_glob.clone(),
+        },
         reason: reason.map(str::to_string),
     };
     let seq = journal::append_json(txn, kinds::SNAPSHOT, actor, at, &body)?;

@@ -20,10 +20,13 @@
 
 use super::packages::PackageIndex;
 use super::tracker::{ReleaseEntry, Snapshot};
+use crate::deb::hash::Sha256Digest;
 use crate::deb::version;
 use crate::fleet::check::{Tables, image_architecture};
 use crate::fleet::config::{Base, FleetConfig};
-use crate::fleet::manifest::Manifest;
+use crate::fleet::manifest::{Manifest, ManifestPackage, ManifestPositions};
+use crate::release::ReleaseError;
+use crate::release::build::BuildRecord;
 use crate::store::table::{Candidate, CandidateTable, TableError};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -38,6 +41,16 @@ pub enum AffectedError {
     Table(#[from] TableError),
     #[error(transparent)]
     Check(#[from] crate::fleet::check::CheckError),
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    #[error(
+        "build {image}#{build}, which stage {stage} runs, is missing from the build records (run `debfleet audit verify`)"
+    )]
+    MissingBuild {
+        stage: String,
+        image: String,
+        build: u64,
+    },
 }
 
 /// How an image is affected by an issue.
@@ -66,7 +79,7 @@ impl AffectedStatus {
 }
 
 /// A binary update that installs a fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FixCandidate {
     pub package: String,
     pub version: String,
@@ -170,6 +183,58 @@ pub fn codename_of_suite(suite: &str) -> &str {
 /// The release codenames of every base of the fleet.
 pub fn fleet_releases(config: &FleetConfig) -> BTreeSet<String> {
     config.bases.values().map(release_codename).collect()
+}
+
+/// The manifest a recorded build installed: its image, base, architecture
+/// and package set (the build's stored manifest, as a [`Manifest`] without
+/// holds or labels). Used to match what a stage runs instead of the
+/// current manifests.
+pub fn manifest_of_build(build: &BuildRecord) -> Manifest {
+    Manifest {
+        path: format!("<build {}#{}>", build.image, build.number).into(),
+        image: build.image.clone(),
+        base: build.base.clone(),
+        architecture: Some(build.architecture.clone()),
+        packages: build
+            .packages
+            .iter()
+            .map(|(key, version)| {
+                let (name, arch) = match key.split_once(':') {
+                    Some((n, a)) => (n.to_string(), Some(a.to_string())),
+                    None => (key.clone(), None),
+                };
+                ManifestPackage {
+                    name,
+                    arch,
+                    version: version.clone(),
+                    line: 0,
+                    column: 0,
+                }
+            })
+            .collect(),
+        hold: Vec::new(),
+        labels: BTreeMap::new(),
+        content_hash: Sha256Digest::from_hex(&build.manifest_sha256)
+            .unwrap_or(Sha256Digest([0; 32])),
+        positions: ManifestPositions::default(),
+    }
+}
+
+/// The manifests of the builds `stage` runs now (per the promotion
+/// records), ordered by image: what [`affected`] matches for `--stage`.
+/// Empty when the stage runs nothing yet.
+pub fn stage_manifests(store: &Store, stage: &str) -> Result<Vec<Manifest>, AffectedError> {
+    let mut out = Vec::new();
+    for running in crate::release::promote::status(store, Some(stage))? {
+        let build = crate::release::build::build(store, &running.image, running.build)?
+            .ok_or_else(|| AffectedError::MissingBuild {
+                stage: stage.to_string(),
+                image: running.image.clone(),
+                build: running.build,
+            })?;
+        out.push(manifest_of_build(&build));
+    }
+    Ok(out)
 }
 
 struct Installed {
@@ -435,6 +500,47 @@ mod tests {
         assert!(f.keeps("CVE-1", &entry("open", None, Some("HIGH"))));
         assert!(!f.keeps("CVE-1", &entry("open", None, Some("medium"))));
         assert!(!f.keeps("CVE-1", &entry("open", None, None)));
+    }
+
+    #[test]
+    fn a_build_becomes_a_manifest_with_its_package_set() {
+        let build = BuildRecord {
+            image: "web".into(),
+            number: 3,
+            seq: 9,
+            base: "bookworm".into(),
+            architecture: "amd64".into(),
+            manifest_sha256: "ab".repeat(32),
+            generations: BTreeMap::new(),
+            digest: None,
+            result: crate::release::build::BuildResult::Ok,
+            log_sha256: None,
+            reason: None,
+            recorded_at: "2026-11-27T09:00:00Z".into(),
+            actor: "a".into(),
+            packages: [
+                ("libssl3".to_string(), "3.0.22-1~deb12u2".to_string()),
+                ("libc6:i386".to_string(), "2.36-9".to_string()),
+            ]
+            .into(),
+        };
+        let m = manifest_of_build(&build);
+        assert_eq!((m.image.as_str(), m.base.as_str()), ("web", "bookworm"));
+        assert_eq!(m.architecture.as_deref(), Some("amd64"));
+        let keys: Vec<(String, &str)> = m
+            .packages
+            .iter()
+            .map(|p| (p.key(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("libc6:i386".to_string(), "2.36-9"),
+                ("libssl3".to_string(), "3.0.22-1~deb12u2")
+            ]
+        );
+        assert_eq!(m.packages[0].name, "libc6");
+        assert_eq!(m.content_hash.to_hex(), "ab".repeat(32));
     }
 
     #[test]

@@ -8,5 +8,6 @@
 //! `fleet` never imports it. The CLI joins its results into `check`.
 
 pub mod affected;
+pub mod fasttrack;
 pub mod packages;
 pub mod tracker;
