@@ -62,18 +62,9 @@ impl World {
     }
 
     fn run(&self, now: &str, args: &[&str]) -> Output {
-        let mut all = vec![
-            "--fleet",
-            self.fleet.to_str().unwrap(),
-            "--state",
-            self.state.to_str().unwrap(),
-            "--now",
-            now,
-            "--actor",
-            "release-bot",
-        ];
+        let mut all = vec!["--actor", "release-bot"];
         all.extend_from_slice(args);
-        debfleet(&all)
+        common::with_state(&self.fleet, &self.state, now, &all)
     }
 
     fn ok(&self, now: &str, args: &[&str]) -> Output {

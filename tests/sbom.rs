@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{NOW, debfleet, json, repo, stderr, stdout, testdata};
+use common::{NOW, json, repo, stderr, stdout, testdata};
 use debfleet::audit::sbom::Purl;
 use debfleet::deb::decompress::{Compression, decompress};
 use serde_json::Value;
@@ -31,17 +31,7 @@ fn synced_state() -> &'static Path {
 }
 
 fn run(state: &Path, args: &[&str]) -> std::process::Output {
-    let fleet = testdata("fleet");
-    let mut all = vec![
-        "--fleet",
-        fleet.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--now",
-        NOW,
-    ];
-    all.extend_from_slice(args);
-    debfleet(&all)
+    common::with_state(&testdata("fleet"), state, NOW, args)
 }
 
 fn sbom(image: &str, format: &str) -> Value {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{NOW, debfleet, json, stderr, stdout, testdata};
+use common::{NOW, json, stderr, stdout, testdata};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -36,17 +36,7 @@ fn run(state: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn run_at(state: &Path, now: &str, args: &[&str]) -> std::process::Output {
-    let fleet = testdata("fleet");
-    let mut all = vec![
-        "--fleet",
-        fleet.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--now",
-        now,
-    ];
-    all.extend_from_slice(args);
-    debfleet(&all)
+    common::with_state(&testdata("fleet"), state, now, args)
 }
 
 fn import(state: &Path, file: &Path) -> Value {

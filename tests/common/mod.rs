@@ -34,6 +34,16 @@ pub fn debfleet(args: &[&str]) -> Output {
         .expect("run debfleet")
 }
 
+/// Runs debfleet on `fleet` with the store at `state` and the clock at
+/// `now`; `args` may start with more global options (e.g. `--actor`).
+pub fn with_state(fleet: &Path, state: &Path, now: &str, args: &[&str]) -> Output {
+    let fleet = fleet.to_str().expect("utf-8 path");
+    let state = state.to_str().expect("utf-8 path");
+    let mut all = vec!["--fleet", fleet, "--state", state, "--now", now];
+    all.extend_from_slice(args);
+    debfleet(&all)
+}
+
 /// Runs debfleet in a fleet directory with the frozen clock.
 pub fn in_fleet(fleet: &Path, args: &[&str]) -> Output {
     let fleet = fleet.to_str().expect("utf-8 path");
