@@ -138,17 +138,19 @@ impl Store {
                     // readers cannot repair it. Repair it by opening it for
                     // writing once (redb recovers the last committed state).
                     Err(redb::DatabaseError::RepairAborted) => {
+                        let unrepaired = |e: &dyn std::fmt::Display| StoreError::Database {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "the store was not closed cleanly (an interrupted sync?) and could not be repaired: {e}. Repairing writes to the store: make room on its filesystem if it is full, and run `debfleet sync` as a user who can write it"
+                            ),
+                        };
                         match builder.create(path) {
-                            Ok(db) => drop(db),
+                            // The repair is only on disk once the repaired
+                            // database is closed: a close that fails (a full
+                            // disk) leaves the file unrepaired, so say why.
+                            Ok(db) => db.close().map_err(|e| unrepaired(&e))?,
                             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
-                            Err(e) => {
-                                return Err(StoreError::Database {
-                                    path: path.to_path_buf(),
-                                    message: format!(
-                                        "the store was not closed cleanly (an interrupted sync?) and could not be repaired: {e}. Run `debfleet sync` as a user who can write it"
-                                    ),
-                                });
-                            }
+                            Err(e) => return Err(unrepaired(&e)),
                         }
                         builder.open_read_only(path).map_err(|e| db_err(&e))?
                     }
