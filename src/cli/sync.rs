@@ -4,7 +4,7 @@ use super::context::{self, Format, human_bytes};
 use anyhow::Result;
 use debfleet::deb::pdiff::PdiffLimits;
 use debfleet::fleet::sources;
-use debfleet::mirror::ReleasePolicy;
+use debfleet::mirror::{HttpOptions, ReleasePolicy};
 use debfleet::store::sync::{SuiteOutcome, SyncOptions, SyncProgress, SyncReport};
 use debfleet::store::table;
 use debfleet::store::{OpenMode, Store};
@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Fetch, verify and index the suites every base uses into the store.
 ///
@@ -23,9 +24,15 @@ use std::process::ExitCode;
 /// (bad signature, hash mismatch, expired) keeps its previous generation;
 /// the others go on; the exit status is 1.
 ///
+/// HTTP mirrors: a dropped connection, a short body, a timed-out connect
+/// or read, and a 5xx or 429 answer are retried 3 times with backoff (0.5,
+/// 1, 2 s); redirects are followed. A file whose bytes do not match the
+/// signed Release is refused without retrying. See --timeout.
+///
 /// Examples:
 ///   debfleet sync
 ///   debfleet --now 2026-11-27 sync --format json
+///   debfleet sync --timeout 10
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -48,6 +55,26 @@ pub struct SyncArgs {
     /// If another process is writing the store, wait for it instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// Network timeout for HTTP mirrors, in seconds (decimals allowed):
+    /// give up on a request that cannot connect, or receives no data, for
+    /// this long, and on any one file transfer after 20 times this long.
+    /// Default: 30 (15 to connect; 600 per file).
+    #[arg(long, value_name = "SECS", env = "DEBFLEET_HTTP_TIMEOUT", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+/// `--timeout`: positive seconds, decimals allowed, at most a day.
+fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds (e.g. 30 or 2.5)"))?;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!(
+            "{text:?}: the timeout must be more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 /// Compact the store after a sync that wrote more records than this.
@@ -73,7 +100,13 @@ impl SyncProgress for Bar {
 pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, SyncReport)> {
     let fleet = context::load_fleet(global)?;
     let now = super::clock::now(global)?;
-    let targets = sources::sync_targets(&fleet)?;
+    let mut targets = sources::sync_targets(&fleet)?;
+    if let Some(timeout) = args.timeout {
+        let options = HttpOptions::with_timeout(timeout);
+        for target in &mut targets {
+            target.source.set_http_options(options.clone());
+        }
+    }
     let mut store = context::open_store(global, Some(&fleet), OpenMode::Write { wait: args.wait })?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(targets.len() as u64);

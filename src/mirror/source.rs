@@ -4,8 +4,11 @@
 //!
 //! Directory sources refuse paths that escape the mirror root, including
 //! through symlinks. HTTP sources have explicit connect/read/overall
-//! timeouts, retry transient failures with exponential backoff, stream
-//! bodies (no 10 MB cap) and honour `http_proxy`/`https_proxy`/`no_proxy`.
+//! timeouts (the read timeout is an idle timeout: a large file on a slow
+//! link is fine as long as bytes keep coming), retry transient failures
+//! (dropped connections, short bodies, connect/read timeouts, 5xx and 429)
+//! with exponential backoff, follow redirects, stream bodies (no 10 MB cap)
+//! and honour `http_proxy`/`https_proxy`/`no_proxy`.
 //! Plain `http://` through an HTTP proxy is sent in absolute form (`GET
 //! http://host/path`), which apt-cacher-ng and squid expect; ureq 3 would
 //! tunnel it with `CONNECT`, which they refuse.
@@ -31,6 +34,42 @@ pub enum SourceError {
     Status { location: String, status: u16 },
     #[error("invalid mirror URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
+    /// An exchange that retrying cannot fix (a redirect loop, a bad
+    /// redirect target).
+    #[error("{location}: {message}")]
+    Http { location: String, message: String },
+    #[error(
+        "{location}: timed out: {}; the mirror is too slow or unreachable. Try again later, or allow more time with `sync --timeout SECS`",
+        kind.describe(*limit)
+    )]
+    Timeout {
+        location: String,
+        kind: TimeoutKind,
+        limit: Duration,
+    },
+}
+
+/// Which time limit of [`HttpOptions`] a request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// No connection within `connect_timeout`.
+    Connect,
+    /// No answer, or no more body bytes, within `read_timeout`.
+    Read,
+    /// The whole request took longer than `overall_timeout`.
+    Overall,
+}
+
+impl TimeoutKind {
+    fn describe(self, limit: Duration) -> String {
+        match self {
+            TimeoutKind::Connect => format!("no connection within {limit:?}"),
+            TimeoutKind::Read => format!("no data received for {limit:?} (read timeout)"),
+            TimeoutKind::Overall => {
+                format!("the transfer took longer than {limit:?} (overall limit)")
+            }
+        }
+    }
 }
 
 impl SourceError {
@@ -39,6 +78,9 @@ impl SourceError {
         match self {
             SourceError::Io { .. } => true,
             SourceError::Status { status, .. } => *status >= 500 || *status == 429,
+            // A stalled or unreachable server may recover; a transfer that
+            // used up the overall limit would use it up again.
+            SourceError::Timeout { kind, .. } => *kind != TimeoutKind::Overall,
             _ => false,
         }
     }
@@ -47,11 +89,33 @@ impl SourceError {
 /// Timeouts and retry policy for network sources.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Connecting (DNS, TCP, TLS, proxy) may take this long.
     pub connect_timeout: Duration,
+    /// Idle timeout: the response headers, and then each further piece of
+    /// the body, must arrive within this long.
     pub read_timeout: Duration,
+    /// One request (one attempt at one file, redirects included) may take
+    /// this long in total.
     pub overall_timeout: Duration,
+    /// Retries of a transient failure, after the first attempt.
     pub retries: u32,
+    /// The wait before the first retry; doubled for each further one.
     pub backoff: Duration,
+}
+
+impl HttpOptions {
+    /// The options for a network timeout of `timeout` (`sync --timeout`):
+    /// connect and read timeouts of `timeout`, an overall limit of 20 times
+    /// that (the defaults correspond to 30 s, with 15 s to connect), and
+    /// the default retries.
+    pub fn with_timeout(timeout: Duration) -> HttpOptions {
+        HttpOptions {
+            connect_timeout: timeout,
+            read_timeout: timeout,
+            overall_timeout: timeout.saturating_mul(20),
+            ..HttpOptions::default()
+        }
+    }
 }
 
 impl Default for HttpOptions {
@@ -93,6 +157,14 @@ impl MirrorSource {
             });
         }
         Ok(MirrorSource::Directory(PathBuf::from(location)))
+    }
+
+    /// Sets the timeouts and retry policy of an HTTP source (a directory
+    /// source has none).
+    pub fn set_http_options(&mut self, new: HttpOptions) {
+        if let MirrorSource::Http { options, .. } = self {
+            *options = new;
+        }
     }
 
     /// A human-readable location of `rel` for messages.
@@ -218,16 +290,22 @@ fn fetch_with_ureq(
         Some(p) => Some(ureq::Proxy::new(p).map_err(|e| io(format!("proxy {p:?}: {e}")))?),
         None => None,
     };
+    // The read timeout bounds the wait for the headers and each read of
+    // the body (an idle timeout, like apt's); the body as a whole is bounded
+    // by the overall timeout only, so a large index on a slow link is fine.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(options.connect_timeout))
-        .timeout_recv_body(Some(options.read_timeout))
         .timeout_recv_response(Some(options.read_timeout))
+        .timeout_per_read(Some(options.read_timeout))
         .timeout_global(Some(options.overall_timeout))
         .http_status_as_error(false)
         .proxy(proxy)
         .build()
         .into();
-    let mut response = agent.get(url).call().map_err(|e| io(e.to_string()))?;
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| ureq_error(url, e, options))?;
     let status = response.status().as_u16();
     if status == 404 || status == 410 {
         return Err(SourceError::NotFound {
@@ -240,19 +318,120 @@ fn fetch_with_ureq(
             status,
         });
     }
+    let expected = response.body().content_length();
+    if let Some(len) = expected
+        && len > limit
+    {
+        return Err(SourceError::TooLarge {
+            location: url.to_string(),
+            limit,
+        });
+    }
     let reader = response.body_mut().as_reader();
-    read_bounded(reader, url, limit)
+    read_bounded(reader, url, limit, expected, options)
 }
 
-fn read_bounded(reader: impl Read, location: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
-    let mut buf = Vec::new();
-    reader
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut buf)
-        .map_err(|e| SourceError::Io {
-            location: location.to_string(),
+/// A ureq failure as a [`SourceError`]: timeouts say which limit was hit.
+fn ureq_error(url: &str, e: ureq::Error, options: &HttpOptions) -> SourceError {
+    use ureq::Timeout as T;
+    let (kind, limit) = match e {
+        ureq::Error::Timeout(T::Connect | T::Resolve) => {
+            (TimeoutKind::Connect, options.connect_timeout)
+        }
+        ureq::Error::Timeout(T::Global | T::PerCall | T::RecvBody) => {
+            (TimeoutKind::Overall, options.overall_timeout)
+        }
+        ureq::Error::Timeout(_) => (TimeoutKind::Read, options.read_timeout),
+        ureq::Error::Io(e) => return io_error(url, e, options),
+        ureq::Error::TooManyRedirects => {
+            return SourceError::Http {
+                location: url.to_string(),
+                message: "too many redirects (more than 10); check the mirror URL".into(),
+            };
+        }
+        e @ (ureq::Error::RedirectFailed | ureq::Error::BadUri(_)) => {
+            return SourceError::Http {
+                location: url.to_string(),
+                message: format!("cannot follow the redirect: {e}"),
+            };
+        }
+        other => {
+            return SourceError::Io {
+                location: url.to_string(),
+                message: other.to_string(),
+            };
+        }
+    };
+    SourceError::Timeout {
+        location: url.to_string(),
+        kind,
+        limit,
+    }
+}
+
+/// An I/O error while talking to `url` as a [`SourceError`]: a socket read
+/// timeout (the proxy path), the overall deadline, or a wrapped ureq error
+/// become [`SourceError::Timeout`] where they are one.
+fn io_error(url: &str, e: std::io::Error, options: &HttpOptions) -> SourceError {
+    if e.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+        return ureq_error(url, ureq::Error::from(e), options);
+    }
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<DeadlinePassed>())
+    {
+        return SourceError::Timeout {
+            location: url.to_string(),
+            kind: TimeoutKind::Overall,
+            limit: options.overall_timeout,
+        };
+    }
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => SourceError::Timeout {
+            location: url.to_string(),
+            kind: TimeoutKind::Read,
+            limit: options.read_timeout,
+        },
+        _ => SourceError::Io {
+            location: url.to_string(),
             message: e.to_string(),
-        })?;
+        },
+    }
+}
+
+/// Reads at most `limit` bytes; a body over the limit is an error, and so
+/// is one shorter than the announced `expected` length (Content-Length).
+fn read_bounded(
+    reader: impl Read,
+    location: &str,
+    limit: u64,
+    expected: Option<u64>,
+    options: &HttpOptions,
+) -> Result<Vec<u8>, SourceError> {
+    let mut buf = Vec::new();
+    let read = reader.take(limit.saturating_add(1)).read_to_end(&mut buf);
+    let short = || SourceError::Io {
+        location: location.to_string(),
+        message: match expected {
+            Some(len) => format!(
+                "body cut short: connection closed after {} of the announced {len} bytes",
+                buf.len()
+            ),
+            None => format!(
+                "body cut short: connection closed after {} bytes",
+                buf.len()
+            ),
+        },
+    };
+    match read {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(short()),
+        Err(e) => return Err(io_error(location, e, options)),
+        Ok(_) => {}
+    }
+    if let Some(len) = expected
+        && (buf.len() as u64) < len
+    {
+        return Err(short());
+    }
     if buf.len() as u64 > limit {
         return Err(SourceError::TooLarge {
             location: location.to_string(),
@@ -296,8 +475,17 @@ fn fetch_http_via_proxy(
         .map_err(|e| io(format!("proxy {addr_text}: {e}")))?
         .next()
         .ok_or_else(|| io(format!("proxy {addr_text}: no address")))?;
-    let mut stream = TcpStream::connect_timeout(&addr, options.connect_timeout)
-        .map_err(|e| io(format!("connecting to proxy {addr_text}: {e}")))?;
+    let mut stream = TcpStream::connect_timeout(&addr, options.connect_timeout).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            SourceError::Timeout {
+                location: url.to_string(),
+                kind: TimeoutKind::Connect,
+                limit: options.connect_timeout,
+            }
+        } else {
+            io(format!("connecting to proxy {addr_text}: {e}"))
+        }
+    })?;
     stream
         .set_read_timeout(Some(options.read_timeout))
         .map_err(|e| io(e.to_string()))?;
@@ -308,9 +496,14 @@ fn fetch_http_via_proxy(
     stream
         .write_all(request.as_bytes())
         .map_err(|e| io(e.to_string()))?;
-    let mut reader = BufReader::new(stream);
+    // Each read waits at most the read timeout; the deadline bounds the sum.
+    let mut reader = BufReader::new(Deadline {
+        inner: stream,
+        deadline: started + options.overall_timeout,
+    });
+    let net = |e: std::io::Error| io_error(url, e, options);
     let mut line = String::new();
-    reader.read_line(&mut line).map_err(|e| io(e.to_string()))?;
+    reader.read_line(&mut line).map_err(net)?;
     let status: u16 = line
         .split_whitespace()
         .nth(1)
@@ -320,7 +513,7 @@ fn fetch_http_via_proxy(
     let mut chunked = false;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| io(e.to_string()))?;
+        let n = reader.read_line(&mut line).map_err(net)?;
         if n == 0 || line == "\r\n" || line == "\n" {
             break;
         }
@@ -350,11 +543,8 @@ fn fetch_http_via_proxy(
             status,
         });
     }
-    if started.elapsed() > options.overall_timeout {
-        return Err(io("overall timeout exceeded".into()));
-    }
     let body = if chunked {
-        read_chunked(&mut reader, url, limit)?
+        read_chunked(&mut reader, url, limit, options)?
     } else if let Some(len) = content_length {
         if len > limit {
             return Err(SourceError::TooLarge {
@@ -362,30 +552,61 @@ fn fetch_http_via_proxy(
                 limit,
             });
         }
-        let body = read_bounded(reader.by_ref().take(len), url, limit)?;
-        if (body.len() as u64) < len {
-            return Err(io(format!(
-                "connection closed after {} of {len} bytes",
-                body.len()
-            )));
-        }
-        body
+        read_bounded(reader.by_ref().take(len), url, limit, Some(len), options)?
     } else {
-        read_bounded(reader, url, limit)?
+        read_bounded(reader, url, limit, None, options)?
     };
     Ok(body)
 }
 
-fn read_chunked(reader: &mut impl BufRead, url: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
+/// The marker error of a read after the overall deadline.
+#[derive(Debug)]
+struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("overall timeout exceeded")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
+/// A reader that refuses to read after `deadline`, so that a server
+/// trickling bytes (each within the read timeout) cannot hold a request
+/// open for ever.
+struct Deadline<R> {
+    inner: R,
+    deadline: Instant,
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                DeadlinePassed,
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn read_chunked(
+    reader: &mut impl BufRead,
+    url: &str,
+    limit: u64,
+    options: &HttpOptions,
+) -> Result<Vec<u8>, SourceError> {
     let io = |message: String| SourceError::Io {
         location: url.to_string(),
         message,
     };
+    let net = |e: std::io::Error| io_error(url, e, options);
     let mut body = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
-        reader.read_line(&mut line).map_err(|e| io(e.to_string()))?;
+        reader.read_line(&mut line).map_err(net)?;
         let size_text = line.trim().split(';').next().unwrap_or("");
         let size = u64::from_str_radix(size_text, 16)
             .map_err(|_| io(format!("bad chunk size {size_text:?}")))?;
@@ -403,12 +624,12 @@ fn read_chunked(reader: &mut impl BufRead, url: &str, limit: u64) -> Result<Vec<
             .by_ref()
             .take(size)
             .read_to_end(&mut body)
-            .map_err(|e| io(e.to_string()))?;
+            .map_err(net)?;
         if (body.len() - start) as u64 != size {
             return Err(io("connection closed inside a chunk".into()));
         }
         line.clear();
-        reader.read_line(&mut line).map_err(|e| io(e.to_string()))?;
+        reader.read_line(&mut line).map_err(net)?;
     }
 }
 
@@ -458,6 +679,65 @@ mod tests {
             src.fetch("link", 10),
             Err(SourceError::OutsideRoot { .. })
         ));
+    }
+
+    #[test]
+    fn timeouts_scale_and_only_idle_ones_are_retried() {
+        let o = HttpOptions::with_timeout(Duration::from_millis(250));
+        assert_eq!(o.connect_timeout, Duration::from_millis(250));
+        assert_eq!(o.read_timeout, Duration::from_millis(250));
+        assert_eq!(o.overall_timeout, Duration::from_secs(5));
+        assert_eq!(o.retries, HttpOptions::default().retries);
+        let timeout = |kind| SourceError::Timeout {
+            location: "http://m/x".into(),
+            kind,
+            limit: Duration::from_secs(1),
+        };
+        assert!(timeout(TimeoutKind::Connect).is_transient());
+        assert!(timeout(TimeoutKind::Read).is_transient());
+        assert!(!timeout(TimeoutKind::Overall).is_transient());
+        let message = timeout(TimeoutKind::Read).to_string();
+        assert!(
+            message.starts_with("http://m/x: timed out: no data received for 1s"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_short_body_names_the_announced_length() {
+        let err = read_bounded(
+            &b"abc"[..],
+            "http://m/x",
+            100,
+            Some(10),
+            &HttpOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "http://m/x: body cut short: connection closed after 3 of the announced 10 bytes"
+        );
+    }
+
+    #[test]
+    fn the_deadline_stops_a_reader_that_never_stalls() {
+        let mut reader = Deadline {
+            inner: std::io::repeat(b'x'),
+            deadline: Instant::now(),
+        };
+        let err = reader.read(&mut [0; 4]).unwrap_err();
+        let err = io_error("http://m/x", err, &HttpOptions::default());
+        assert!(
+            matches!(
+                err,
+                SourceError::Timeout {
+                    kind: TimeoutKind::Overall,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
