@@ -6,15 +6,16 @@
 //! per distinct content).
 
 use super::AuditError;
-use crate::release::build::BuildReader;
+use crate::release::build::{BuildBody, BuildReader};
+pub use crate::release::package_set::PackageSet;
 use crate::release::promote::Promotion;
 use crate::release::{STAGE_TIMELINE, dberr, fmt_time, open_ro};
 use crate::store::Store;
 use crate::store::journal;
 use jiff::Timestamp;
-use redb::ReadableTable;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// One image in a stage at the instant.
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +33,7 @@ pub struct ImageAt {
     /// The build's manifest hash.
     pub manifest_sha256: String,
     /// Its package set.
-    pub packages: BTreeMap<String, String>,
+    pub packages: PackageSet,
 }
 
 /// One stage at the instant.
@@ -54,64 +55,69 @@ pub struct AtReport {
 }
 
 /// What `stage` (or every stage) ran at `when`.
+///
+/// Cost grows with the number of (stage, image) pairs, not with history:
+/// two B-tree seeks per pair find the last timeline row at or before
+/// `when`; builds, journal entries and package sets are then each read
+/// once, in key order (distinct builds by `(image, number)`, sets by
+/// hash), so that shared builds and neighbouring keys cost one page read.
 pub fn at(store: &Store, when: Timestamp, stage: Option<&str>) -> Result<AtReport, AuditError> {
     let txn = store.read()?;
-    let t = when.as_second();
-    // (stage, image) -> (since, promotion seq, build)
-    let mut last: BTreeMap<(String, String), (i64, u64, u64)> = BTreeMap::new();
-    if let Some(table) = open_ro(&txn, STAGE_TIMELINE)? {
-        let rows = match stage {
-            Some(s) => table.range((s, "", i64::MIN, 0)..).map_err(dberr)?,
-            None => table.iter().map_err(dberr)?,
-        };
-        for row in rows {
-            let (k, v) = row.map_err(dberr)?;
-            let (st, image, row_at, seq) = k.value();
-            if stage.is_some_and(|s| s != st) {
-                break;
-            }
-            if row_at <= t {
-                last.insert(
-                    (st.to_string(), image.to_string()),
-                    (row_at, seq, v.value()),
-                );
-            }
-        }
-    }
+    let last = last_rows(&txn, when.as_second(), stage)?;
+
     let reader = BuildReader::new(&txn)?;
+    // Distinct builds, in BUILDS key order.
+    let mut bodies: BTreeMap<(&str, u64), Option<BuildBody>> = BTreeMap::new();
+    for ((_, image), row) in &last {
+        bodies.insert((image.as_str(), row.build), None);
+    }
+    for ((image, build), body) in bodies.iter_mut() {
+        *body = reader.body(image, *build)?;
+    }
+    // Distinct package sets, in hash order.
+    let mut sets: BTreeMap<&str, PackageSet> = BTreeMap::new();
+    for body in bodies.values().flatten() {
+        sets.insert(body.manifest_sha256.as_str(), PackageSet::default());
+    }
+    for (sha, set) in sets.iter_mut() {
+        *set = reader.package_set(sha)?;
+    }
+
     let mut snapshots: BTreeMap<u64, String> = BTreeMap::new();
     let mut stages: Vec<StageAt> = Vec::new();
-    for ((st, image), (since, seq, build)) in last {
-        let body = reader.body(&image, build)?;
-        let packages = match &body {
-            Some(b) => reader.packages_uncached(&b.manifest_sha256)?,
-            None => BTreeMap::new(),
-        };
-        let snapshot = match snapshots.get(&seq) {
+    for ((st, image), row) in &last {
+        let body = bodies
+            .get(&(image.as_str(), row.build))
+            .and_then(Option::as_ref);
+        let packages = body
+            .and_then(|b| sets.get(b.manifest_sha256.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        let snapshot = match snapshots.get(&row.seq) {
             Some(s) => s.clone(),
             None => {
-                let name = journal::get(&txn, seq)?
+                let name = journal::get(&txn, row.seq)?
                     .map(|e| e.body_as::<Promotion>())
                     .transpose()?
                     .map(|p| p.snapshot)
                     .unwrap_or_default();
-                snapshots.insert(seq, name.clone());
+                snapshots.insert(row.seq, name.clone());
                 name
             }
         };
         let item = ImageAt {
-            image,
-            build,
-            digest: body.as_ref().and_then(|b| b.digest.clone()),
-            since: fmt_time(since),
+            image: image.clone(),
+            build: row.build,
+            digest: body.and_then(|b| b.digest.clone()),
+            since: fmt_time(row.since),
             snapshot,
-            manifest_sha256: body.map(|b| b.manifest_sha256).unwrap_or_default(),
+            manifest_sha256: body.map(|b| b.manifest_sha256.clone()).unwrap_or_default(),
             packages,
         };
         match stages.last_mut() {
-            Some(s) if s.stage == st => s.images.push(item),
+            Some(s) if &s.stage == st => s.images.push(item),
             _ => stages.push(StageAt {
-                stage: st,
+                stage: st.clone(),
                 images: vec![item],
             }),
         }
@@ -120,4 +126,77 @@ pub fn at(store: &Store, when: Timestamp, stage: Option<&str>) -> Result<AtRepor
         at: when.to_string(),
         stages,
     })
+}
+
+/// The timeline row in force for one (stage, image).
+struct InForce {
+    since: i64,
+    /// The promotion's journal sequence number.
+    seq: u64,
+    build: u64,
+}
+
+/// Per (stage, image) of the timeline (of `stage` only, if given), the last
+/// row at or before `t`. Per pair: one seek to the pair's first row, one
+/// reverse seek from `(stage, image, t)`; pairs whose first row is after
+/// `t` are absent.
+fn last_rows(
+    txn: &redb::ReadTransaction,
+    t: i64,
+    stage: Option<&str>,
+) -> Result<BTreeMap<(String, String), InForce>, AuditError> {
+    let mut last = BTreeMap::new();
+    let Some(table) = open_ro(txn, STAGE_TIMELINE)? else {
+        return Ok(last);
+    };
+    let mut from: Bound<(String, String, i64, u64)> = match stage {
+        Some(s) => Bound::Included((s.to_string(), String::new(), i64::MIN, 0)),
+        None => Bound::Unbounded,
+    };
+    loop {
+        let first = {
+            let lower = match &from {
+                Bound::Included((a, b, c, d)) => Bound::Included((a.as_str(), b.as_str(), *c, *d)),
+                Bound::Excluded((a, b, c, d)) => Bound::Excluded((a.as_str(), b.as_str(), *c, *d)),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let mut rows = table
+                .range::<(&str, &str, i64, u64)>((lower, Bound::Unbounded))
+                .map_err(dberr)?;
+            match rows.next() {
+                Some(row) => {
+                    let (k, _) = row.map_err(dberr)?;
+                    let (st, image, _, _) = k.value();
+                    (st.to_string(), image.to_string())
+                }
+                None => break,
+            }
+        };
+        let (st, image) = first;
+        if stage.is_some_and(|s| s != st) {
+            break;
+        }
+        {
+            let mut upto = table
+                .range(
+                    (st.as_str(), image.as_str(), i64::MIN, 0)
+                        ..=(st.as_str(), image.as_str(), t, u64::MAX),
+                )
+                .map_err(dberr)?;
+            if let Some(row) = upto.next_back() {
+                let (k, v) = row.map_err(dberr)?;
+                let (_, _, since, seq) = k.value();
+                last.insert(
+                    (st.clone(), image.clone()),
+                    InForce {
+                        since,
+                        seq,
+                        build: v.value(),
+                    },
+                );
+            }
+        }
+        from = Bound::Excluded((st, image, i64::MAX, u64::MAX));
+    }
+    Ok(last)
 }

@@ -178,7 +178,7 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
                                 i.snapshot
                             );
                             if *verbose {
-                                for (p, v) in &i.packages {
+                                for (p, v) in i.packages.iter() {
                                     println!("      {p} {v}");
                                 }
                             }

@@ -7,6 +7,7 @@
 //! `manifest-version` entry the first time it is seen. Build numbers are
 //! per image, from 1, and never reused. Nothing here rewrites a record.
 
+use super::package_set::PackageSet;
 use super::{
     BUILDS, LOGS, MANIFESTS, PACKAGE_SETS, PKG_CHANGES, ReleaseError, dberr, kinds,
     list_for_message, open_ro,
@@ -498,6 +499,19 @@ impl BuildReader {
         let value = table.get(sha_key(sha)?.as_slice()).map_err(dberr)?;
         value
             .map(|v| decode_package_set(v.value()))
+            .ok_or_else(missing)?
+            .ok_or_else(|| {
+                ReleaseError::Manifest(format!("package set of manifest {sha} is malformed"))
+            })
+    }
+
+    /// The package set of a stored manifest in its packed, shared form.
+    pub(crate) fn package_set(&self, sha: &str) -> Result<PackageSet, ReleaseError> {
+        let missing = || ReleaseError::Manifest(format!("stored manifest {sha} is missing"));
+        let table = self.sets.as_ref().ok_or_else(missing)?;
+        let value = table.get(sha_key(sha)?.as_slice()).map_err(dberr)?;
+        value
+            .map(|v| PackageSet::decode(v.value()))
             .ok_or_else(missing)?
             .ok_or_else(|| {
                 ReleaseError::Manifest(format!("package set of manifest {sha} is malformed"))

@@ -26,6 +26,7 @@
 
 pub mod build;
 pub mod exec;
+pub mod package_set;
 pub mod promote;
 pub mod replay;
 pub mod snapshot;
