@@ -108,6 +108,8 @@ pub fn run(global: &super::GlobalArgs, args: &Args) -> Result<ExitCode> {
     let mut written = Vec::new();
     let mut write_errors = Vec::new();
     if args.write {
+        // Leftovers of a write killed mid-way (never read as manifests).
+        manifest_edit::remove_stale_temporaries(plan.images.iter().map(|i| i.manifest.as_path()));
         // One manifest that cannot be edited does not stop the others.
         for image in plan.images.iter().filter(|i| i.has_changes() && !i.broken) {
             match manifest_edit::write_manifest(&image.manifest, &image.new_packages()) {

@@ -533,6 +533,7 @@ fn fasttrack(global: &super::GlobalArgs, args: &FasttrackArgs) -> Result<ExitCod
     let mut written = Vec::new();
     let mut write_errors = Vec::new();
     if args.write {
+        manifest_edit::remove_stale_temporaries(plan.plans.iter().map(|p| p.manifest.as_path()));
         for p in &plan.plans {
             match manifest_edit::write_manifest(&p.manifest, &p.new_packages()) {
                 Ok(true) => written.push(p.manifest.display().to_string()),

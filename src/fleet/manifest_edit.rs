@@ -411,6 +411,52 @@ pub fn write_manifest(path: &Path, new: &BTreeMap<String, String>) -> Result<boo
     Ok(true)
 }
 
+/// The marker in the names of [`write_atomically`]'s temporary files:
+/// `.<name>.debfleet-tmp.<pid>`.
+const TEMP_MARKER: &str = ".debfleet-tmp.";
+
+/// Removes temporary files that a killed [`write_atomically`] left in the
+/// directories of `paths` (one listing per distinct directory): files named
+/// `.<name>.debfleet-tmp.<pid>` whose process no longer runs. Where process
+/// liveness cannot be told (no `/proc`), nothing is removed. Returns the
+/// removed files.
+pub fn remove_stale_temporaries<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<PathBuf> {
+    let proc = Path::new("/proc/self");
+    if !proc.exists() {
+        return Vec::new();
+    }
+    let dirs: std::collections::BTreeSet<&Path> = paths
+        .into_iter()
+        .map(|p| {
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+        })
+        .collect();
+    let mut removed = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(pid) = name
+                .strip_prefix('.')
+                .and_then(|n| n.rsplit_once(TEMP_MARKER))
+                .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let alive = Path::new("/proc").join(pid.to_string()).exists();
+            if !alive && std::fs::remove_file(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
 /// Replaces `path` with `bytes`: temporary file in the same directory,
 /// fsync, rename over the original, fsync of the directory. Keeps the
 /// original's permissions.
@@ -423,7 +469,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.debfleet-tmp.{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}{TEMP_MARKER}{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         if let Ok(meta) = std::fs::metadata(path) {
@@ -447,6 +493,30 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("a.yaml");
+        std::fs::write(&manifest, "x").unwrap();
+        // No process has pid u32::MAX - 1 (pid_max is at most 2^22).
+        let dead = dir
+            .path()
+            .join(format!(".a.yaml{TEMP_MARKER}{}", u32::MAX - 1));
+        let live = dir
+            .path()
+            .join(format!(".b.yaml{TEMP_MARKER}{}", std::process::id()));
+        let unrelated = dir.path().join(".a.yaml.debfleet-tmp.notapid");
+        for p in [&dead, &live, &unrelated] {
+            std::fs::write(p, "partial").unwrap();
+        }
+        let removed = remove_stale_temporaries([manifest.as_path()]);
+        if Path::new("/proc/self").exists() {
+            assert_eq!(removed, vec![dead.clone()]);
+            assert!(!dead.exists());
+        }
+        assert!(live.exists() && unrelated.exists() && manifest.exists());
+    }
 
     fn set(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
