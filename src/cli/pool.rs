@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use debfleet::fleet::config::{FleetConfig, MirrorLocation};
 use debfleet::fleet::manifest::{self, Manifest};
 use debfleet::fleet::sources;
-use debfleet::mirror::MirrorSource;
+use debfleet::mirror::{HttpOptions, MirrorSource};
 use debfleet::store::OpenMode;
 use debfleet::store::pool::{self, FetchOptions, FetchProgress, FetchRequest, PoolKey};
 use debfleet::store::table::BaseSpec;
@@ -73,6 +73,11 @@ pub struct FetchArgs {
     /// If another process is writing the store, wait for it.
     #[arg(long)]
     pub wait: bool,
+    /// Network timeout for HTTP mirrors, in seconds, as for `sync
+    /// --timeout`: no connection or no data for this long fails the
+    /// request; one file may take 20 times this long.
+    #[arg(long, value_name = "SECS", env = "DEBFLEET_HTTP_TIMEOUT", value_parser = super::sync::parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -301,7 +306,12 @@ fn merge(requests: Vec<FetchRequest>) -> Vec<FetchRequest> {
     merged.into_values().collect()
 }
 
-fn mirror_sources(fleet: &FleetConfig) -> BTreeMap<String, MirrorSource> {
+/// The fleet's archives as download sources; `timeout` as for `sync
+/// --timeout` (default: the built-in timeouts).
+fn mirror_sources(
+    fleet: &FleetConfig,
+    timeout: Option<std::time::Duration>,
+) -> BTreeMap<String, MirrorSource> {
     fleet
         .archives
         .iter()
@@ -310,7 +320,7 @@ fn mirror_sources(fleet: &FleetConfig) -> BTreeMap<String, MirrorSource> {
                 MirrorLocation::Directory(p) => MirrorSource::Directory(p.clone()),
                 MirrorLocation::Http(url) => MirrorSource::Http {
                     base: url.clone(),
-                    options: Default::default(),
+                    options: timeout.map(HttpOptions::with_timeout).unwrap_or_default(),
                 },
             };
             (name.clone(), source)
@@ -389,7 +399,7 @@ fn run_fetch(global: &super::GlobalArgs, args: &FetchArgs) -> Result<ExitCode> {
     let report = pool::fetch(
         &store,
         &base_specs(&fleet),
-        &mirror_sources(&fleet),
+        &mirror_sources(&fleet, args.timeout),
         &requests,
         &FetchOptions {
             now,

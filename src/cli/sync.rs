@@ -64,7 +64,7 @@ pub struct SyncArgs {
 }
 
 /// `--timeout`: positive seconds, decimals allowed, at most a day.
-fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
     let secs: f64 = text
         .trim()
         .parse()
