@@ -41,6 +41,10 @@ use std::time::Duration;
 /// The name of the fleet configuration file.
 pub const FLEET_FILE: &str = "fleet.yaml";
 
+/// Largest fleet file accepted, in bytes (real ones are a few KiB); a larger
+/// file is refused before it is read into memory.
+pub const MAX_FLEET_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// A loaded and validated `fleet.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetConfig {
@@ -236,6 +240,17 @@ pub enum ConfigError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The file is larger than [`MAX_FLEET_FILE_BYTES`].
+    #[error(
+        "{}: the file is larger than the {limit}-byte limit for a fleet file; check that it is the fleet's {FLEET_FILE}",
+        path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: u64,
+    },
     /// The file is not valid: one line per problem, `file:line:column: message`.
     #[error("{}", render_problems(path, problems))]
     Invalid {
@@ -370,13 +385,28 @@ impl FleetConfig {
                 path: path.clone(),
                 source,
             })?;
-        let bytes = std::fs::read(&path).map_err(|source| match source.kind() {
+        let read_error = |source: std::io::Error| match source.kind() {
             std::io::ErrorKind::NotFound => ConfigError::Missing { path: path.clone() },
             _ => ConfigError::Read {
                 path: path.clone(),
                 source,
             },
-        })?;
+        };
+        // Read at most one byte past the limit, so that neither a huge file
+        // nor an endless one (a FIFO, /dev/zero) is taken into memory.
+        let file = std::fs::File::open(&path).map_err(read_error)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_FLEET_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(read_error)?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FLEET_FILE_BYTES {
+            return Err(ConfigError::TooLarge {
+                path,
+                limit: MAX_FLEET_FILE_BYTES,
+            });
+        }
         Self::from_bytes(&path, &bytes)
     }
 

@@ -20,6 +20,10 @@ pub use source::{HttpOptions, MirrorSource, SourceError};
 
 /// An InRelease is never larger than this (Debian's largest is ~150 KB).
 pub const MAX_INRELEASE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most bytes an index file may decompress to when the signed Release does
+/// not list its uncompressed size (Debian's largest `Packages`, sid
+/// main/amd64, is under 100 MB); the declared size bounds it otherwise.
+pub const MAX_UNDECLARED_INDEX_BYTES: u64 = 256 * 1024 * 1024;
 /// A Packages.diff/Index is small too.
 const MAX_PDIFF_INDEX_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -75,6 +79,14 @@ pub enum MirrorError {
         location: String,
         #[source]
         source: decompress::DecompressError,
+    },
+    #[error(
+        "{location}: decompresses to more than {limit} bytes, and the signed Release does not list the uncompressed {path} to declare a larger size; refusing it (a decompression bomb, or a Release that should list {path})"
+    )]
+    UndeclaredTooLarge {
+        location: String,
+        path: String,
+        limit: u64,
     },
     #[error("{location}: pdiff: {message}")]
     Pdiff { location: String, message: String },
@@ -270,12 +282,24 @@ pub fn fetch_index(
     for (compression, entry) in &variants {
         match fetch_verified(source, &dir, &release.release, entry) {
             Ok((bytes, by_hash)) => {
-                let limit = target.as_ref().map_or(u64::MAX / 2, |t| t.size);
+                let limit = target
+                    .as_ref()
+                    .map_or(MAX_UNDECLARED_INDEX_BYTES, |t| t.size);
                 let content =
                     decompress::decompress(&bytes, *compression, limit).map_err(|source_err| {
-                        MirrorError::Decompress {
-                            location: source.describe(&format!("{dir}/{}", entry.path)),
-                            source: source_err,
+                        let location = source.describe(&format!("{dir}/{}", entry.path));
+                        match source_err {
+                            decompress::DecompressError::TooLarge { limit } if target.is_none() => {
+                                MirrorError::UndeclaredTooLarge {
+                                    location,
+                                    path: path.to_string(),
+                                    limit,
+                                }
+                            }
+                            source_err => MirrorError::Decompress {
+                                location,
+                                source: source_err,
+                            },
                         }
                     })?;
                 let sha256 = Sha256Digest::of(&content);
