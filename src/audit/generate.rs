@@ -5,6 +5,12 @@
 //! promotion to testing and, after the soak, to production, one expedited
 //! promotion and one rollback. Everything goes through the same library
 //! functions the commands use, one write transaction per simulated week.
+//!
+//! The history can also be added to a store that already holds a real sync
+//! (load tests): images are spread over every (base, architecture) of the
+//! configuration, sync generations rotate over all its suites, and a suite
+//! that is already synced keeps its indexes and Release fields in each new
+//! generation, so the store stays usable for `check`.
 
 use super::AuditError;
 use crate::fleet::config::{Archive, Base, FleetConfig, MirrorLocation, Repository};
@@ -159,8 +165,8 @@ pub fn image_name(i: usize) -> String {
     format!("image-{i:04}")
 }
 
-fn manifest_text(image: &str, packages: &BTreeMap<usize, u32>) -> Vec<u8> {
-    let mut s = format!("image: {image}\nbase: bookworm\narchitecture: amd64\npackages:\n");
+fn manifest_text(image: &str, base: &str, arch: &str, packages: &BTreeMap<usize, u32>) -> Vec<u8> {
+    let mut s = format!("image: {image}\nbase: {base}\narchitecture: {arch}\npackages:\n");
     for (p, v) in packages {
         let _ = writeln!(s, "  {}: \"1.{v}-1\"", package_name(*p));
     }
@@ -179,12 +185,12 @@ fn sync_generation(
         let last = gens.last().map_err(dberr)?.map(|(k, _)| k.value());
         last.unwrap_or(0) + 1
     };
-    let previous = {
+    let previous_state = {
         let suites = txn.open_table(SUITES).map_err(dberr)?;
         let v = suites.get(key.as_str()).map_err(dberr)?;
         v.and_then(|v| serde_json::from_slice::<SuiteState>(v.value()).ok())
-            .map(|s| s.generation)
     };
+    let previous = previous_state.as_ref().map(|s| s.generation);
     let sha = crate::deb::hash::Sha256Digest::of(format!("{key} {next}").as_bytes()).to_hex();
     let generation = Generation {
         id: next,
@@ -200,19 +206,29 @@ fn sync_generation(
         accepted_downgrade: false,
         indexes: Vec::new(),
     };
-    let state = SuiteState {
-        archive: archive.into(),
-        suite: suite.into(),
-        generation: next,
-        inrelease_sha256: sha.clone(),
-        date: Some(at.to_string()),
-        valid_until: None,
-        codename: None,
-        origin: None,
-        label: None,
-        not_automatic: false,
-        but_automatic_upgrades: false,
-        indexes: Vec::new(),
+    // A suite synced for real keeps its indexes and Release fields.
+    let state = match previous_state {
+        Some(prev) => SuiteState {
+            generation: next,
+            inrelease_sha256: sha.clone(),
+            date: Some(at.to_string()),
+            valid_until: None,
+            ..prev
+        },
+        None => SuiteState {
+            archive: archive.into(),
+            suite: suite.into(),
+            generation: next,
+            inrelease_sha256: sha.clone(),
+            date: Some(at.to_string()),
+            valid_until: None,
+            codename: None,
+            origin: None,
+            label: None,
+            not_automatic: false,
+            but_automatic_upgrades: false,
+            indexes: Vec::new(),
+        },
     };
     {
         let mut gens = txn.open_table(GENERATIONS).map_err(dberr)?;
@@ -244,7 +260,10 @@ fn ts(start: Timestamp, secs: i64) -> Result<Timestamp, AuditError> {
         .map_err(|e| AuditError::Release(ReleaseError::Database(e.to_string())))
 }
 
-/// Generates the history into `store` (which should be empty).
+/// Generates the history into `store`: an empty one (benchmarks, with
+/// [`year_config`]) or one that holds a sync of `config` (load tests).
+/// Image `i` is built on the `i`-th (base, architecture) of `config`, in
+/// round-robin order; sync generations rotate over the suites of all bases.
 pub fn generate_year(
     store: &Store,
     config: &FleetConfig,
@@ -267,15 +286,32 @@ pub fn generate_year(
             set
         })
         .collect();
-    let base = config
-        .bases
-        .get("bookworm")
-        .ok_or_else(|| AuditError::Release(ReleaseError::Manifest("no base bookworm".into())))?;
-    let base_suites: Vec<String> = base
-        .repositories
-        .iter()
-        .map(|r| format!("{}/{}", r.archive, r.suite))
-        .collect();
+    // (base, architecture, base suites) of every image slot, and the suites
+    // the syncs rotate over (first appearance order).
+    let mut targets: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut sync_suites: Vec<(String, String)> = Vec::new();
+    for base in config.bases.values() {
+        let base_suites: Vec<String> = base
+            .repositories
+            .iter()
+            .map(|r| format!("{}/{}", r.archive, r.suite))
+            .collect();
+        for arch in &base.architectures {
+            targets.push((base.name.clone(), arch.clone(), base_suites.clone()));
+        }
+        for r in &base.repositories {
+            let pair = (r.archive.clone(), r.suite.clone());
+            if !sync_suites.contains(&pair) {
+                sync_suites.push(pair);
+            }
+        }
+    }
+    if targets.is_empty() || sync_suites.is_empty() {
+        return Err(AuditError::Release(ReleaseError::Manifest(format!(
+            "{}: no base with an architecture and a repository to generate history for",
+            config.path.display()
+        ))));
+    }
     let gens_per_week = p.generations / p.weeks.max(1);
     let actor = "generator";
     let mut snapshots: Vec<String> = Vec::new();
@@ -285,8 +321,10 @@ pub fn generate_year(
         let txn = journal::begin_write(store)?;
         // Syncs spread over the week (the first ones before Monday's builds).
         for g in 0..gens_per_week {
-            let (archive, suite) = SUITES_OF_YEAR[g % SUITES_OF_YEAR.len()];
-            let offset = if week == 0 && g < SUITES_OF_YEAR.len() {
+            let Some((archive, suite)) = sync_suites.get(g % sync_suites.len()) else {
+                continue;
+            };
+            let offset = if week == 0 && g < sync_suites.len() {
                 g as i64
             } else {
                 (g as i64 * WEEK) / gens_per_week.max(1) as i64 + 60
@@ -322,8 +360,11 @@ pub fn generate_year(
             if !rebuild.get(i).copied().unwrap_or(false) {
                 continue;
             }
+            let Some((base, arch, base_suites)) = targets.get(i % targets.len()) else {
+                continue;
+            };
             let image = image_name(i);
-            let manifest = manifest_text(&image, set);
+            let manifest = manifest_text(&image, base, arch, set);
             let fails = week > 0 && rng.below(50) == 0;
             for result in if fails {
                 vec![BuildResult::Failed, BuildResult::Ok]
@@ -338,9 +379,9 @@ pub fn generate_year(
                         image: image.clone(),
                         manifest_path: format!("images/{image}.yaml"),
                         manifest: manifest.clone(),
-                        base: "bookworm".into(),
+                        base: base.clone(),
                         base_suites: base_suites.clone(),
-                        default_architecture: Some("amd64".into()),
+                        default_architecture: Some(arch.clone()),
                         digest: Some(format!("sha256:{}", digest.to_hex())),
                         result,
                         log: None,
@@ -459,4 +500,95 @@ pub fn generate_year(
         txn.commit().map_err(dberr)?;
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::build::BuildBody;
+    use crate::release::kinds;
+    use crate::store::OpenMode;
+
+    fn suite_state(store: &Store, key: &str) -> Option<SuiteState> {
+        let txn = store.read().unwrap();
+        let t = txn.open_table(SUITES).unwrap();
+        t.get(key)
+            .unwrap()
+            .map(|v| serde_json::from_slice(v.value()).unwrap())
+    }
+
+    #[test]
+    fn a_year_on_a_synced_store_keeps_its_indexes_and_spreads_images_over_bases() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = year_config(dir.path());
+        let mut second = config.bases["bookworm"].clone();
+        second.name = "bookworm-b".into();
+        second.repositories.truncate(2);
+        config.bases.insert(second.name.clone(), second);
+        if let Some(b) = config.bases.get_mut("bookworm") {
+            b.architectures.push("arm64".into());
+        }
+        let store =
+            Store::open(&dir.path().join("s.redb"), OpenMode::Write { wait: false }).unwrap();
+        // A suite as a real sync leaves it.
+        let synced = SuiteState {
+            archive: "debian".into(),
+            suite: "bookworm".into(),
+            generation: 1,
+            inrelease_sha256: "00".repeat(32),
+            date: None,
+            valid_until: None,
+            codename: Some("bookworm".into()),
+            origin: Some("Debian".into()),
+            label: Some("Debian".into()),
+            not_automatic: false,
+            but_automatic_upgrades: false,
+            indexes: vec!["debian/bookworm/main/amd64".into()],
+        };
+        {
+            let txn = store.writer().unwrap().begin_write().unwrap();
+            {
+                let mut t = txn.open_table(SUITES).unwrap();
+                let json = serde_json::to_vec(&synced).unwrap();
+                t.insert("debian/bookworm", json.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let params = YearParams {
+            images: 6,
+            weeks: 3,
+            generations: 12,
+            packages_per_image: 10,
+            pool: 40,
+            updates_per_week: 2,
+            ..YearParams::default()
+        };
+        let stats = generate_year(&store, &config, &params).unwrap();
+        assert_eq!(stats.generations, 12);
+        assert_eq!(stats.snapshots, 3);
+        // The synced suite moved on but kept its indexes and Release fields.
+        let after = suite_state(&store, "debian/bookworm").unwrap();
+        assert!(after.generation > 1);
+        assert_ne!(after.inrelease_sha256, synced.inrelease_sha256);
+        assert_eq!(after.indexes, synced.indexes);
+        assert_eq!(after.codename.as_deref(), Some("bookworm"));
+        // A suite the store did not have is created without indexes.
+        let fresh = suite_state(&store, "debian-security/bookworm-security").unwrap();
+        assert!(fresh.indexes.is_empty());
+        // Images go round-robin over (bookworm, amd64), (bookworm, arm64),
+        // (bookworm-b, amd64).
+        let txn = store.read().unwrap();
+        let mut seen = BTreeMap::new();
+        for e in journal::entries_of_kind(&txn, kinds::BUILD).unwrap() {
+            let b: BuildBody = e.body_as().unwrap();
+            seen.insert(b.image, (b.base, b.architecture));
+        }
+        let want = |base: &str, arch: &str| Some((base.to_string(), arch.to_string()));
+        assert_eq!(seen.get("image-0000").cloned(), want("bookworm", "amd64"));
+        assert_eq!(seen.get("image-0001").cloned(), want("bookworm", "arm64"));
+        assert_eq!(seen.get("image-0002").cloned(), want("bookworm-b", "amd64"));
+        assert_eq!(seen.get("image-0005").cloned(), want("bookworm-b", "amd64"));
+        drop(txn);
+        assert!(crate::audit::verify(&store).unwrap().broken().is_none());
+    }
 }
