@@ -21,6 +21,7 @@
 mod common;
 mod testmirror;
 
+use common::bounded::{RUN_LIMIT, Run};
 use common::*;
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
@@ -57,9 +58,6 @@ const START: &str = "2026-11-27T12:00:00Z";
 
 /// How often a spawned command is polled while waiting for its kill point.
 const POLL: Duration = Duration::from_millis(1);
-/// A bound for any single debfleet run (a hang is a failure, not a wait).
-const RUN_LIMIT: Duration = Duration::from_secs(120);
-
 /// bookworm-security as published by Debian, and a variant of it made by a
 /// real-looking archive run; later mirror states alternate the two under a
 /// newer Date, re-signed with the test key.
@@ -148,36 +146,6 @@ impl Security {
         std::fs::write(&xz_path, packages_xz).unwrap();
         std::fs::write(dir.join("InRelease"), &inrelease).unwrap();
         sum(&inrelease).0
-    }
-}
-
-/// The outcome of a bounded run.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn ok(self, what: &str) -> Run {
-        assert!(
-            self.status.success(),
-            "{what} failed ({}):\n{}\n{}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self
     }
 }
 

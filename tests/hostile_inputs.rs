@@ -307,6 +307,21 @@ impl World {
     }
 
     /// Writes `dists/test/main/binary-amd64/<name>`.
+    /// Writes the small Packages index as Packages.xz and returns a
+    /// Release text dated `at` that lists it correctly (both forms).
+    fn publish_small_index(&self, at: Timestamp) -> String {
+        let packages = small_packages();
+        let compressed = xz(packages);
+        self.write_index("Packages.xz", &compressed);
+        release_text(
+            at,
+            &[
+                listed(packages, &format!("{BINARY}/Packages")),
+                listed(&compressed, &format!("{BINARY}/Packages.xz")),
+            ],
+        )
+    }
+
     fn write_index(&self, name: &str, data: &[u8]) -> PathBuf {
         let path = self.suite_dir().join(BINARY).join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -701,16 +716,7 @@ fn gzip_member_bomb_without_a_signed_uncompressed_size_is_bounded() {
 fn sync_refuses_a_release_signed_by_a_key_not_in_the_keyring() {
     let w = World::synced();
     let stranger = w.gpg.key("stranger", date(-100), "never");
-    let packages = small_packages();
-    let compressed = xz(packages);
-    w.write_index("Packages.xz", &compressed);
-    let release = release_text(
-        date(1),
-        &[
-            listed(packages, &format!("{BINARY}/Packages")),
-            listed(&compressed, &format!("{BINARY}/Packages.xz")),
-        ],
-    );
+    let release = w.publish_small_index(date(1));
     let inrelease = w.gpg.clearsign(&stranger, release.as_bytes(), date(1));
     w.write_release(&release, &inrelease);
     let err = w.sync_refused("unknown key");
@@ -730,16 +736,7 @@ fn sync_refuses_a_valid_signature_over_different_content() {
     // a new Release text.
     let w = World::synced();
     let signed_before = std::fs::read(w.suite_dir().join("InRelease")).unwrap();
-    let packages = small_packages();
-    let compressed = xz(packages);
-    w.write_index("Packages.xz", &compressed);
-    let release = release_text(
-        date(1),
-        &[
-            listed(packages, &format!("{BINARY}/Packages")),
-            listed(&compressed, &format!("{BINARY}/Packages.xz")),
-        ],
-    );
+    let release = w.publish_small_index(date(1));
     // The new text, clearsigned by a throwaway key, then given the old
     // signature instead.
     let throwaway = w.gpg.key("throwaway", date(-100), "never");
@@ -759,16 +756,7 @@ fn sync_refuses_two_signatures_of_which_one_is_bad() {
     let second = w.gpg.key("second", date(-100), "never");
     let keyring = w.dir.path().join("keyring.gpg");
     w.gpg.export(&[&w.good, &second], &keyring);
-    let packages = small_packages();
-    let compressed = xz(packages);
-    w.write_index("Packages.xz", &compressed);
-    let release = release_text(
-        date(1),
-        &[
-            listed(packages, &format!("{BINARY}/Packages")),
-            listed(&compressed, &format!("{BINARY}/Packages.xz")),
-        ],
-    );
+    let release = w.publish_small_index(date(1));
     let good = w.gpg.clearsign(&w.good, release.as_bytes(), date(1));
     let other_text = format!("{release}Tampered: yes\n");
     let other = w.gpg.clearsign(&second, other_text.as_bytes(), date(1));
@@ -793,16 +781,7 @@ fn sync_refuses_a_release_signed_by_an_expired_key() {
     let expiring = w.gpg.key("expiring", created, "2026-06-11");
     let keyring = w.dir.path().join("keyring.gpg");
     w.gpg.export(&[&w.good, &expiring], &keyring);
-    let packages = small_packages();
-    let compressed = xz(packages);
-    w.write_index("Packages.xz", &compressed);
-    let release = release_text(
-        date(1),
-        &[
-            listed(packages, &format!("{BINARY}/Packages")),
-            listed(&compressed, &format!("{BINARY}/Packages.xz")),
-        ],
-    );
+    let release = w.publish_small_index(date(1));
     let inrelease = w.gpg.clearsign(&expiring, release.as_bytes(), date(1));
     w.write_release(&release, &inrelease);
     let err = w.sync_refused("expired key");
@@ -819,16 +798,7 @@ fn sync_refuses_a_release_signed_by_an_expired_key() {
 #[test]
 fn sync_refuses_text_outside_the_signed_part() {
     let w = World::synced();
-    let packages = small_packages();
-    let compressed = xz(packages);
-    w.write_index("Packages.xz", &compressed);
-    let release = release_text(
-        date(1),
-        &[
-            listed(packages, &format!("{BINARY}/Packages")),
-            listed(&compressed, &format!("{BINARY}/Packages.xz")),
-        ],
-    );
+    let release = w.publish_small_index(date(1));
     let mut inrelease = w.gpg.clearsign(&w.good, release.as_bytes(), date(1));
     let lines = String::from_utf8_lossy(&inrelease).lines().count();
     inrelease.extend_from_slice(b"Valid-Until: Sat, 01 Jan 2050 00:00:00 UTC\n");

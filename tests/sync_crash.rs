@@ -21,13 +21,14 @@
 mod common;
 mod testmirror;
 
+use common::bounded::{RUN_LIMIT, Run};
 use common::*;
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use testmirror::*;
 
@@ -47,9 +48,6 @@ const DEBIAN_KEYRINGS: [&str; 2] = [
 
 /// How often a spawned sync is polled while waiting for its kill point.
 const POLL: Duration = Duration::from_millis(2);
-
-/// A bound for any single debfleet run (a hang is a failure, not a wait).
-const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 /// One alternating suite: its real InRelease text and Packages, and a
 /// variant of the Packages.
@@ -276,36 +274,6 @@ impl World {
                 .env_remove("DEBFLEET_STATE"),
             self.dir.path(),
         )
-    }
-}
-
-/// The outcome of a bounded run.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\n{}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-
-    fn ok(self, what: &str) -> Run {
-        assert!(
-            self.status.success(),
-            "{what} failed ({}):\n{}\n{}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self
     }
 }
 

@@ -2,6 +2,8 @@
 //! temporary fleets over the bundled mirror slice.
 #![allow(dead_code)]
 
+pub mod bounded;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
