@@ -58,96 +58,6 @@ const START: &str = "2026-11-27T12:00:00Z";
 
 /// How often a spawned command is polled while waiting for its kill point.
 const POLL: Duration = Duration::from_millis(1);
-/// bookworm-security as published by Debian, and a variant of it made by a
-/// real-looking archive run; later mirror states alternate the two under a
-/// newer Date, re-signed with the test key.
-struct Security {
-    real_inrelease: Vec<u8>,
-    real_release: String,
-    real: Vec<u8>,
-    real_xz: Vec<u8>,
-    variant: Vec<u8>,
-    variant_xz: Vec<u8>,
-    date: Timestamp,
-}
-
-impl Security {
-    fn load() -> Security {
-        let dir = testdata("mirror/debian-security/dists/bookworm-security");
-        let real_inrelease = std::fs::read(dir.join("InRelease")).unwrap();
-        let real_xz = std::fs::read(dir.join("main/binary-amd64/Packages.xz")).unwrap();
-        let real = unxz(&real_xz);
-        let variant = evolve(&real, 5, 37, 3, 12);
-        let text = String::from_utf8(real_inrelease.clone()).unwrap();
-        let start = text.find("\n\n").unwrap() + 2;
-        let end = text.find("\n-----BEGIN PGP SIGNATURE-----").unwrap();
-        let real_release = format!("{}\n", &text[start..end]);
-        let date = real_release
-            .lines()
-            .find_map(|l| l.strip_prefix("Date: "))
-            .unwrap();
-        let date = jiff::fmt::rfc2822::DateTimeParser::new()
-            .parse_timestamp(date)
-            .unwrap();
-        Security {
-            real_inrelease,
-            real_release,
-            variant_xz: xz(&variant),
-            variant,
-            real,
-            real_xz,
-            date,
-        }
-    }
-
-    /// The records mirror state `state` holds.
-    fn records(&self, state: usize) -> u64 {
-        count_records(if state % 2 == 1 {
-            &self.variant
-        } else {
-            &self.real
-        })
-    }
-
-    /// Publishes mirror state `state` (0: Debian's own) into `mirror`;
-    /// returns the SHA-256 of its InRelease.
-    fn publish(&self, mirror: &Path, signer: &Signer, state: usize) -> String {
-        let dir = mirror.join("debian-security/dists/bookworm-security");
-        let xz_path = dir.join("main/binary-amd64/Packages.xz");
-        if state == 0 {
-            std::fs::write(&xz_path, &self.real_xz).unwrap();
-            std::fs::write(dir.join("InRelease"), &self.real_inrelease).unwrap();
-            return sum(&self.real_inrelease).0;
-        }
-        let (packages, packages_xz) = if state % 2 == 1 {
-            (&self.variant, &self.variant_xz)
-        } else {
-            (&self.real, &self.real_xz)
-        };
-        let date = self.date + SignedDuration::from_mins(10 * state as i64);
-        let mut release = String::new();
-        for line in self.real_release.lines() {
-            let entry = |data: &[u8], path: &str| {
-                let (hash, size) = sum(data);
-                format!(" {hash} {size:>8} {path}")
-            };
-            if line.starts_with("Date: ") {
-                release.push_str(&format!("Date: {}", release_date(date)));
-            } else if line.starts_with(' ') && line.ends_with(" main/binary-amd64/Packages") {
-                release.push_str(&entry(packages, "main/binary-amd64/Packages"));
-            } else if line.starts_with(' ') && line.ends_with(" main/binary-amd64/Packages.xz") {
-                release.push_str(&entry(packages_xz, "main/binary-amd64/Packages.xz"));
-            } else {
-                release.push_str(line);
-            }
-            release.push('\n');
-        }
-        let inrelease = signer.clearsign(release.as_bytes(), date);
-        std::fs::write(&xz_path, packages_xz).unwrap();
-        std::fs::write(dir.join("InRelease"), &inrelease).unwrap();
-        sum(&inrelease).0
-    }
-}
 
 /// A command started and killed at its kill point (unless it exited first).
 struct Killed {
@@ -178,7 +88,9 @@ fn wait_bounded(child: &mut Child, started: Instant, what: &str) -> ExitStatus {
 struct World {
     dir: tempfile::TempDir,
     signer: Signer,
-    security: Security,
+    /// bookworm-security: Debian's, then alternating with a variant under
+    /// a newer Date, re-signed with the test key.
+    security: AlternatingSuite,
     /// Manifest file name -> its original text.
     originals: BTreeMap<String, String>,
     /// Manifest file name -> image name.
@@ -222,7 +134,7 @@ impl World {
         let w = World {
             dir,
             signer,
-            security: Security::load(),
+            security: AlternatingSuite::load("debian-security", "bookworm-security"),
             originals,
             images,
         };
@@ -271,8 +183,10 @@ impl World {
     }
 
     fn publish(&self, state: usize) -> String {
-        self.security
-            .publish(&self.dir.path().join("mirror"), &self.signer, state)
+        let inrelease = self
+            .security
+            .publish(&self.dir.path().join("mirror"), &self.signer, state);
+        sum(&inrelease).0
     }
 
     fn command(&self, fleet: &Path, now: &str, rest: &[&str]) -> Command {
@@ -781,9 +695,11 @@ fn kill_9_at_random_points_of_every_write_operation_loses_nothing() {
                     landed || in_force == old,
                     "{ctx}: bookworm-security is neither the old nor the new InRelease"
                 );
-                let expected = w
-                    .security
-                    .records(if landed { sync_state } else { sync_state - 1 });
+                let expected = count_records(w.security.packages(if landed {
+                    sync_state
+                } else {
+                    sync_state - 1
+                }));
                 assert_eq!(records, expected, "{ctx}: a partial import is in force");
                 let new_gens = obs.generations.difference(&m.generations).count();
                 assert_eq!(
@@ -803,7 +719,11 @@ fn kill_9_at_random_points_of_every_write_operation_loses_nothing() {
                     in_force, new,
                     "{ctx}: the next sync did not bring the new state"
                 );
-                assert_eq!(records, w.security.records(sync_state), "{ctx}");
+                assert_eq!(
+                    records,
+                    count_records(w.security.packages(sync_state)),
+                    "{ctx}"
+                );
                 m.security_inrelease = new;
                 let obs = check_store(&w, &mut m, &now, &ctx, &[]);
                 m.generations = obs.generations;

@@ -23,7 +23,6 @@ mod testmirror;
 
 use common::bounded::{RUN_LIMIT, Run};
 use common::*;
-use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -49,125 +48,11 @@ const DEBIAN_KEYRINGS: [&str; 2] = [
 /// How often a spawned sync is polled while waiting for its kill point.
 const POLL: Duration = Duration::from_millis(2);
 
-/// One alternating suite: its real InRelease text and Packages, and a
-/// variant of the Packages.
-struct SuiteData {
-    archive: &'static str,
-    suite: &'static str,
-    real_inrelease: Vec<u8>,
-    real_release: String,
-    real: Vec<u8>,
-    real_xz: Vec<u8>,
-    variant: Vec<u8>,
-    variant_xz: Vec<u8>,
-}
-
-impl SuiteData {
-    fn load(archive: &'static str, suite: &'static str) -> SuiteData {
-        let dir = testdata(&format!("mirror/{archive}/dists/{suite}"));
-        let real_inrelease = std::fs::read(dir.join("InRelease")).unwrap();
-        let real_xz = std::fs::read(dir.join("main/binary-amd64/Packages.xz")).unwrap();
-        let real = unxz(&real_xz);
-        // A security archive run: some advisories superseded (stanzas
-        // removed), many packages rebuilt with a new version, new ones added.
-        let variant = evolve(&real, 5, 37, 3, 12);
-        let variant_xz = xz(&variant);
-        SuiteData {
-            archive,
-            suite,
-            real_release: signed_text(&real_inrelease),
-            real_inrelease,
-            real,
-            real_xz,
-            variant,
-            variant_xz,
-        }
-    }
-
-    fn date(&self) -> Timestamp {
-        let line = self
-            .real_release
-            .lines()
-            .find_map(|l| l.strip_prefix("Date: "))
-            .unwrap();
-        jiff::fmt::rfc2822::DateTimeParser::new()
-            .parse_timestamp(line)
-            .unwrap()
-    }
-
-    /// The Packages content of mirror state `state` (0 is Debian's).
-    fn packages(&self, state: usize) -> &[u8] {
-        if state % 2 == 1 {
-            &self.variant
-        } else {
-            &self.real
-        }
-    }
-
-    /// Publishes state `state` into `mirror`: state 0 is the bundled,
-    /// Debian-signed suite; later states alternate variant and real content
-    /// under a Release whose Date is `state` × 10 minutes later, re-signed
-    /// with the test key. Returns the InRelease.
-    fn publish(&self, mirror: &Path, signer: &Signer, state: usize) -> Vec<u8> {
-        let dir = mirror.join(self.archive).join("dists").join(self.suite);
-        let xz_path = dir.join("main/binary-amd64/Packages.xz");
-        if state == 0 {
-            std::fs::write(&xz_path, &self.real_xz).unwrap();
-            std::fs::write(dir.join("InRelease"), &self.real_inrelease).unwrap();
-            return self.real_inrelease.clone();
-        }
-        let (packages, packages_xz) = if state % 2 == 1 {
-            (&self.variant, &self.variant_xz)
-        } else {
-            (&self.real, &self.real_xz)
-        };
-        let date = self.date() + SignedDuration::from_mins(10 * state as i64);
-        let release = rewrite_release(&self.real_release, date, packages, packages_xz);
-        let inrelease = signer.clearsign(release.as_bytes(), date);
-        // The index first, then the InRelease that lists it (as mirrors do).
-        std::fs::write(&xz_path, packages_xz).unwrap();
-        std::fs::write(dir.join("InRelease"), &inrelease).unwrap();
-        inrelease
-    }
-}
-
-/// The signed text of a cleartext-signed InRelease (Release files have no
-/// dash-escaped lines).
-fn signed_text(inrelease: &[u8]) -> String {
-    let text = String::from_utf8(inrelease.to_vec()).unwrap();
-    let start = text.find("\n\n").unwrap() + 2;
-    let end = text.find("\n-----BEGIN PGP SIGNATURE-----").unwrap();
-    format!("{}\n", &text[start..end])
-}
-
-/// A Release like `real` with another Date and the amd64 Packages entries
-/// for other content.
-fn rewrite_release(real: &str, date: Timestamp, packages: &[u8], xz: &[u8]) -> String {
-    let mut out = String::new();
-    for line in real.lines() {
-        let entry = |data: &[u8], path: &str| {
-            let (hash, size) = sum(data);
-            format!(" {hash} {size:>8} {path}")
-        };
-        if line.starts_with("Date: ") {
-            out.push_str(&format!("Date: {}", release_date(date)));
-        } else if line.starts_with(' ') && line.ends_with(" main/binary-amd64/Packages") {
-            out.push_str(&entry(packages, "main/binary-amd64/Packages"));
-        } else if line.starts_with(' ') && line.ends_with(" main/binary-amd64/Packages.xz") {
-            out.push_str(&entry(xz, "main/binary-amd64/Packages.xz"));
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
-}
-
 /// A test world: key, mirror copy, combined keyring, fleet.
 struct World {
     signer: Signer,
     dir: tempfile::TempDir,
-    suites: Vec<SuiteData>,
+    suites: Vec<AlternatingSuite>,
 }
 
 impl World {
@@ -210,7 +95,7 @@ impl World {
         }
         let suites = ALTERNATING
             .iter()
-            .map(|(a, s)| SuiteData::load(a, s))
+            .map(|(a, s)| AlternatingSuite::load(a, s))
             .collect();
         World {
             signer,

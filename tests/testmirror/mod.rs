@@ -5,7 +5,7 @@
 //! dak's format (see `testdata/pdiff/`).
 #![allow(dead_code)]
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -551,4 +551,125 @@ pub fn evolve(
         out.push(renamed(base, &format!("t{seed}x{j}")));
     }
     join_stanzas(&out)
+}
+
+/// One suite of the bundled mirror (`testdata/mirror`) whose published
+/// state alternates between Debian's real Packages and a variant made by a
+/// real-looking archive run (`evolve`), for crash and fault tests.
+pub struct AlternatingSuite {
+    pub archive: &'static str,
+    pub suite: &'static str,
+    pub real_inrelease: Vec<u8>,
+    pub real_release: String,
+    pub real: Vec<u8>,
+    pub real_xz: Vec<u8>,
+    pub variant: Vec<u8>,
+    pub variant_xz: Vec<u8>,
+}
+
+impl AlternatingSuite {
+    /// Reads the suite from the bundled mirror and makes its variant.
+    pub fn load(archive: &'static str, suite: &'static str) -> AlternatingSuite {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/mirror")
+            .join(archive)
+            .join("dists")
+            .join(suite);
+        let real_inrelease = std::fs::read(dir.join("InRelease")).unwrap();
+        let real_xz = std::fs::read(dir.join("main/binary-amd64/Packages.xz")).unwrap();
+        let real = unxz(&real_xz);
+        // A security archive run: some advisories superseded (stanzas
+        // removed), many packages rebuilt with a new version, new ones added.
+        let variant = evolve(&real, 5, 37, 3, 12);
+        let variant_xz = xz(&variant);
+        AlternatingSuite {
+            archive,
+            suite,
+            real_release: signed_text(&real_inrelease),
+            real_inrelease,
+            real,
+            real_xz,
+            variant,
+            variant_xz,
+        }
+    }
+
+    /// The Date of Debian's Release.
+    pub fn date(&self) -> Timestamp {
+        let line = self
+            .real_release
+            .lines()
+            .find_map(|l| l.strip_prefix("Date: "))
+            .unwrap();
+        jiff::fmt::rfc2822::DateTimeParser::new()
+            .parse_timestamp(line)
+            .unwrap()
+    }
+
+    /// The Packages content of mirror state `state` (0 is Debian's).
+    pub fn packages(&self, state: usize) -> &[u8] {
+        if state % 2 == 1 {
+            &self.variant
+        } else {
+            &self.real
+        }
+    }
+
+    /// Publishes state `state` into `mirror`: state 0 is the bundled,
+    /// Debian-signed suite; later states alternate variant and real content
+    /// under a Release whose Date is `state` × 10 minutes later, re-signed
+    /// with the test key. Returns the InRelease.
+    pub fn publish(&self, mirror: &Path, signer: &Signer, state: usize) -> Vec<u8> {
+        let dir = mirror.join(self.archive).join("dists").join(self.suite);
+        let xz_path = dir.join("main/binary-amd64/Packages.xz");
+        if state == 0 {
+            std::fs::write(&xz_path, &self.real_xz).unwrap();
+            std::fs::write(dir.join("InRelease"), &self.real_inrelease).unwrap();
+            return self.real_inrelease.clone();
+        }
+        let (packages, packages_xz) = if state % 2 == 1 {
+            (&self.variant, &self.variant_xz)
+        } else {
+            (&self.real, &self.real_xz)
+        };
+        let date = self.date() + SignedDuration::from_mins(10 * state as i64);
+        let release = rewrite_release(&self.real_release, date, packages, packages_xz);
+        let inrelease = signer.clearsign(release.as_bytes(), date);
+        // The index first, then the InRelease that lists it (as mirrors do).
+        std::fs::write(&xz_path, packages_xz).unwrap();
+        std::fs::write(dir.join("InRelease"), &inrelease).unwrap();
+        inrelease
+    }
+}
+
+/// The signed text of a cleartext-signed InRelease (Release files have no
+/// dash-escaped lines).
+pub fn signed_text(inrelease: &[u8]) -> String {
+    let text = String::from_utf8(inrelease.to_vec()).unwrap();
+    let start = text.find("\n\n").unwrap() + 2;
+    let end = text.find("\n-----BEGIN PGP SIGNATURE-----").unwrap();
+    format!("{}\n", &text[start..end])
+}
+
+/// A Release like `real` with another Date and the amd64 Packages entries
+/// for other content.
+pub fn rewrite_release(real: &str, date: Timestamp, packages: &[u8], xz: &[u8]) -> String {
+    let mut out = String::new();
+    for line in real.lines() {
+        let entry = |data: &[u8], path: &str| {
+            let (hash, size) = sum(data);
+            format!(" {hash} {size:>8} {path}")
+        };
+        if line.starts_with("Date: ") {
+            out.push_str(&format!("Date: {}", release_date(date)));
+        } else if line.starts_with(' ') && line.ends_with(" main/binary-amd64/Packages") {
+            out.push_str(&entry(packages, "main/binary-amd64/Packages"));
+        } else if line.starts_with(' ') && line.ends_with(" main/binary-amd64/Packages.xz") {
+            out.push_str(&entry(xz, "main/binary-amd64/Packages.xz"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
