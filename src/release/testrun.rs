@@ -204,18 +204,7 @@ pub(crate) fn for_snapshot_in(
     let Some(t) = open_ro(txn, SNAPSHOT_TESTS)? else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::new();
-    for row in t.range((name, 0)..=(name, u64::MAX)).map_err(dberr)? {
-        let (k, _) = row.map_err(dberr)?;
-        let seq = k.value().1;
-        let entry = journal::get(txn, seq)?.ok_or_else(|| ReleaseError::Corrupt {
-            seq,
-            kind: kinds::TEST.into(),
-            message: "indexed test entry is missing from the journal".into(),
-        })?;
-        out.push(from_entry(&entry)?);
-    }
-    Ok(out)
+    tests_indexed(&t, name, |seq| journal::get(txn, seq))
 }
 
 /// Test results of a snapshot inside a write transaction.
@@ -224,11 +213,21 @@ pub(crate) fn for_snapshot_in_write(
     name: &str,
 ) -> Result<Vec<TestRecord>, ReleaseError> {
     let t = txn.open_table(SNAPSHOT_TESTS).map_err(dberr)?;
+    tests_indexed(&t, name, |seq| journal::get_in_write(txn, seq))
+}
+
+/// The test results that `index` (the snapshot-tests table, read or write)
+/// lists for snapshot `name`, each read from the journal by `get`.
+fn tests_indexed(
+    index: &impl ReadableTable<(&'static str, u64), &'static str>,
+    name: &str,
+    get: impl Fn(u64) -> Result<Option<journal::Entry>, journal::JournalError>,
+) -> Result<Vec<TestRecord>, ReleaseError> {
     let mut out = Vec::new();
-    for row in t.range((name, 0)..=(name, u64::MAX)).map_err(dberr)? {
+    for row in index.range((name, 0)..=(name, u64::MAX)).map_err(dberr)? {
         let (k, _) = row.map_err(dberr)?;
         let seq = k.value().1;
-        let entry = journal::get_in_write(txn, seq)?.ok_or_else(|| ReleaseError::Corrupt {
+        let entry = get(seq)?.ok_or_else(|| ReleaseError::Corrupt {
             seq,
             kind: kinds::TEST.into(),
             message: "indexed test entry is missing from the journal".into(),
