@@ -490,28 +490,27 @@ impl BuildReader {
     }
 
     /// The package set of a stored manifest, without caching it.
-    pub(crate) fn packages_uncached(
-        &self,
-        sha: &str,
-    ) -> Result<BTreeMap<String, String>, ReleaseError> {
-        let missing = || ReleaseError::Manifest(format!("stored manifest {sha} is missing"));
-        let table = self.sets.as_ref().ok_or_else(missing)?;
-        let value = table.get(sha_key(sha)?.as_slice()).map_err(dberr)?;
-        value
-            .map(|v| decode_package_set(v.value()))
-            .ok_or_else(missing)?
-            .ok_or_else(|| {
-                ReleaseError::Manifest(format!("package set of manifest {sha} is malformed"))
-            })
+    fn packages_uncached(&self, sha: &str) -> Result<BTreeMap<String, String>, ReleaseError> {
+        self.stored_set(sha, decode_package_set)
     }
 
     /// The package set of a stored manifest in its packed, shared form.
     pub(crate) fn package_set(&self, sha: &str) -> Result<PackageSet, ReleaseError> {
+        self.stored_set(sha, PackageSet::decode)
+    }
+
+    /// Reads the stored package set of manifest `sha` and decodes it with
+    /// `decode` (`None`: malformed).
+    fn stored_set<T>(
+        &self,
+        sha: &str,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Result<T, ReleaseError> {
         let missing = || ReleaseError::Manifest(format!("stored manifest {sha} is missing"));
         let table = self.sets.as_ref().ok_or_else(missing)?;
         let value = table.get(sha_key(sha)?.as_slice()).map_err(dberr)?;
         value
-            .map(|v| PackageSet::decode(v.value()))
+            .map(|v| decode(v.value()))
             .ok_or_else(missing)?
             .ok_or_else(|| {
                 ReleaseError::Manifest(format!("package set of manifest {sha} is malformed"))
