@@ -94,6 +94,18 @@ impl Server {
         self.log.lock().unwrap().clear();
     }
 
+    /// `fault` for every request of exactly `target`; everything else is
+    /// served.
+    fn fault_on(&self, target: String, fault: Fault) {
+        self.set_rule(move |path: &str, _| {
+            if path == target {
+                fault.clone()
+            } else {
+                Fault::Serve
+            }
+        });
+    }
+
     /// Arrival times of the requests for exactly `path`.
     fn requests(&self, path: &str) -> Vec<Instant> {
         self.log
@@ -501,14 +513,7 @@ fn a_persistently_short_body_fails_only_its_suite_naming_url_and_size() {
     let before = w.synced_v1_published_v2();
     let xz = w.xz_path("alpha");
     let (len, half) = (w.xz("alpha").len(), w.xz("alpha").len() / 2);
-    let target = xz.clone();
-    w.server.set_rule(move |path: &str, _| {
-        if path == target {
-            Fault::Short(half)
-        } else {
-            Fault::Serve
-        }
-    });
+    w.server.fault_on(xz.clone(), Fault::Short(half));
     let started = Instant::now();
     let (code, report, _) = w.sync(&[]);
     assert_eq!(code, 1, "{report}");
@@ -536,15 +541,8 @@ fn wrong_bytes_are_refused_at_once_naming_the_file_and_the_signed_hash() {
     // Same length, one byte flipped: only the hash can tell.
     let mut flipped = good.clone();
     flipped[good.len() / 2] ^= 0x55;
-    let target = xz.clone();
-    let bad = flipped.clone();
-    w.server.set_rule(move |path: &str, _| {
-        if path == target {
-            Fault::Replace(bad.clone())
-        } else {
-            Fault::Serve
-        }
-    });
+    w.server
+        .fault_on(xz.clone(), Fault::Replace(flipped.clone()));
     let (code, report, _) = w.sync(&[]);
     assert_eq!(code, 1, "{report}");
     let error = failure(&report, "alpha");
@@ -557,16 +555,9 @@ fn wrong_bytes_are_refused_at_once_naming_the_file_and_the_signed_hash() {
     assert_only_other_moved(&w, &before, "alpha", &report);
 
     // Longer than signed: refused by size before being read whole, no retry.
-    let target = xz.clone();
     let mut longer = good.clone();
     longer.extend_from_slice(b"trailing junk");
-    w.server.set_rule(move |path: &str, _| {
-        if path == target {
-            Fault::Replace(longer.clone())
-        } else {
-            Fault::Serve
-        }
-    });
+    w.server.fault_on(xz.clone(), Fault::Replace(longer));
     let (code, report, _) = w.sync(&[]);
     assert_eq!(code, 1, "{report}");
     let error = failure(&report, "alpha");
