@@ -585,6 +585,50 @@ fn serve(root: PathBuf, stall: String) -> (String, Arc<AtomicBool>) {
 }
 
 #[test]
+fn a_stalled_download_times_out_with_pool_fetch_timeout() {
+    let w = World::new();
+    w.sync();
+    // tzinfo's download stops halfway on every attempt; --timeout 0.5
+    // bounds each silent read, so the fetch gives up after its retries
+    // instead of waiting on the server (which would stall for a minute).
+    let stall = w.deb("tzinfo").filename.clone();
+    let (url, stalled) = serve(w.mirror.root.clone(), stall.clone());
+    let yaml_path = w.fleet().join("fleet.yaml");
+    let yaml = std::fs::read_to_string(&yaml_path).unwrap();
+    let http_yaml = yaml.replace(
+        &format!("test: {}", w.mirror.root.display()),
+        &format!("test: {url}"),
+    );
+    assert_ne!(yaml, http_yaml);
+    std::fs::write(&yaml_path, &http_yaml).unwrap();
+    let started = Instant::now();
+    let out = w.run(&[
+        "pool",
+        "fetch",
+        "--image",
+        "app",
+        "--jobs",
+        "1",
+        "--timeout",
+        "0.5",
+    ]);
+    let elapsed = started.elapsed();
+    assert!(
+        stalled.load(Ordering::SeqCst),
+        "the stall was never reached"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("timed out") && err.contains(&stall),
+        "the error names the timeout and the file: {err}"
+    );
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    // The stalled file is not in the pool.
+    assert!(!w.pool_file(&w.deb("tzinfo").bytes).exists());
+}
+
+#[test]
 fn a_fetch_killed_mid_download_leaves_nothing_trusted() {
     let w = World::new();
     w.sync();
