@@ -461,20 +461,22 @@ struct Tally {
 }
 
 /// Kill delays: a seeded fraction (0 to 105%) of the command's duration,
-/// the shortest measured on its unkilled runs (on a loaded machine one slow
-/// run would otherwise push every later kill point past the command's end).
+/// the median of its unkilled runs so far (neither one slow run on a loaded
+/// machine nor one unusually quick run skews every later kill point).
 struct Clock {
-    durations: HashMap<&'static str, Duration>,
+    durations: HashMap<&'static str, Vec<Duration>>,
 }
 
 impl Clock {
     fn note(&mut self, what: &'static str, run: &Run) {
-        let shortest = self.durations.entry(what).or_insert(run.elapsed);
-        *shortest = (*shortest).min(run.elapsed);
+        let runs = self.durations.entry(what).or_default();
+        let at = runs.partition_point(|d| *d < run.elapsed);
+        runs.insert(at, run.elapsed);
     }
 
     fn delay(&self, what: &'static str, permille: u32) -> Duration {
-        self.durations[what] * permille / 1000
+        let runs = &self.durations[what];
+        runs[runs.len() / 2] * permille / 1000
     }
 }
 
