@@ -9,6 +9,7 @@ use debfleet::store::sync::{SuiteOutcome, SyncOptions, SyncProgress, SyncReport}
 use debfleet::store::table;
 use debfleet::store::{OpenMode, Store};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -156,12 +157,21 @@ pub fn after_sync(
     if churn > COMPACT_AFTER_RECORDS {
         store.compact()?;
     }
-    for base in fleet.bases.values() {
-        let spec = sources::base_spec(base);
-        for arch in &base.architectures {
-            table::ensure_current(store, &spec, arch)?;
-        }
-    }
+    // One candidate table per (base, architecture), built in parallel.
+    let tables: Vec<_> = fleet
+        .bases
+        .values()
+        .flat_map(|base| {
+            let spec = sources::base_spec(base);
+            base.architectures
+                .iter()
+                .map(move |arch| (spec.clone(), arch.clone()))
+        })
+        .collect();
+    let store: &Store = store;
+    tables
+        .par_iter()
+        .try_for_each(|(spec, arch)| table::ensure_current(store, spec, arch).map(|_| ()))?;
     Ok(())
 }
 

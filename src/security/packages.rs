@@ -10,8 +10,9 @@ use crate::deb::deb822;
 use crate::deb::package::parse_binary_package;
 use crate::fleet::config::Base;
 use crate::fleet::sources::base_spec;
+use crate::store::packages::PackageRecords;
 use crate::store::table::{self, TableError};
-use crate::store::{PACKAGES, Store, StoreError};
+use crate::store::{Store, StoreError};
 use redb::ReadTransaction;
 
 /// What the store says about one binary package version.
@@ -63,16 +64,11 @@ impl<'s> PackageIndex<'s> {
     /// The record of exactly `package` `version` (for this architecture or
     /// `all`), from the first suite that has it.
     pub fn exact(&self, package: &str, version: &str) -> Result<Option<PackageFacts>, StoreError> {
-        let table = self
-            .txn
-            .open_table(PACKAGES)
-            .map_err(|e| self.store.err(e))?;
+        let records = PackageRecords::open(self.store, &self.txn)?;
         for &id in &self.index_ids {
             for arch in [self.arch.as_str(), "all"] {
-                if let Some(v) = table
-                    .get((id, package, version, arch))
-                    .map_err(|e| self.store.err(e))?
-                    && let Some(facts) = parse_facts(v.value())
+                if let Some(stanza) = records.get(id, package, version, arch)?
+                    && let Some(facts) = parse_facts(&stanza)
                 {
                     return Ok(Some(facts));
                 }
@@ -84,22 +80,14 @@ impl<'s> PackageIndex<'s> {
     /// Some record of `package` in any version (the highest found), to learn
     /// its source name when the exact version is no longer offered.
     pub fn any_version(&self, package: &str) -> Result<Option<PackageFacts>, StoreError> {
-        let table = self
-            .txn
-            .open_table(PACKAGES)
-            .map_err(|e| self.store.err(e))?;
+        let records = PackageRecords::open(self.store, &self.txn)?;
         let mut best: Option<PackageFacts> = None;
         for &id in &self.index_ids {
-            let range = table
-                .range((id, package, "", "")..(id, package, "\u{10ffff}", ""))
-                .map_err(|e| self.store.err(e))?;
-            for item in range {
-                let (k, v) = item.map_err(|e| self.store.err(e))?;
-                let (_, _, _, arch) = k.value();
+            for (_, arch, stanza) in records.versions(id, package)? {
                 if arch != self.arch && arch != "all" {
                     continue;
                 }
-                if let Some(facts) = parse_facts(v.value())
+                if let Some(facts) = parse_facts(&stanza)
                     && best.as_ref().is_none_or(|b| {
                         crate::deb::version::compare(&facts.version, &b.version).is_gt()
                     })

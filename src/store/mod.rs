@@ -10,8 +10,8 @@
 //! | `generations` | generation id | [`Generation`] (JSON) |
 //! | `indexes` | `archive/suite/component/arch` | [`IndexState`] (JSON) |
 //! | `blobs` | SHA-256 of the stored bytes | content-addressed raw files |
-//! | `packages` | (index id, package, version, arch) | the package stanza |
-//! | `versions_seen` | (package, version, index key) | (first generation, gone generation) |
+//! | `package_chunks` | (index id, package, version, arch) of a chunk's first record | a sorted run of package records, see [`packages`] |
+//! | `versions_seen_by_index` | (index id, package, version) | (first generation, gone generation) |
 //! | `suite_checked` | `archive/suite` | unix time of the last sync that confirmed it |
 //! | `pool_catalog` | (package, version, arch) | [`pool::PoolRecord`] (JSON), see [`pool`] |
 //!
@@ -22,6 +22,7 @@
 pub mod blob;
 pub mod bundle;
 pub mod journal;
+pub mod packages;
 pub mod pool;
 pub mod records;
 pub mod reverify;
@@ -35,17 +36,20 @@ use std::time::Duration;
 pub use records::{Generation, GenerationIndex, IndexState, SuiteState};
 
 /// Schema version written into `meta`; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Version 1 kept one `packages` row per record; version 2 keeps sorted
+/// chunks in `package_chunks` (a writer upgrades a version-1 store in
+/// place, in one transaction).
+pub const SCHEMA_VERSION: u64 = 2;
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SUITES: TableDefinition<&str, &[u8]> = TableDefinition::new("suites");
 pub(crate) const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generations");
 pub(crate) const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
 pub(crate) const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
-pub(crate) const PACKAGES: TableDefinition<(u32, &str, &str, &str), &[u8]> =
-    TableDefinition::new("packages");
-pub(crate) const VERSIONS_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> =
-    TableDefinition::new("versions_seen");
+/// (index id, package, version) -> (first generation, generation that
+/// removed it or 0). Keyed by index first so that a sync's inserts append.
+pub(crate) const VERSIONS_SEEN: TableDefinition<(u32, &str, &str), (u64, u64)> =
+    TableDefinition::new("versions_seen_by_index");
 /// `archive/suite` -> unix time of the last sync that confirmed it.
 pub(crate) const SUITE_CHECKED: TableDefinition<&str, i64> = TableDefinition::new("suite_checked");
 
@@ -63,7 +67,7 @@ pub enum StoreError {
     #[error("{path}: {message}")]
     Database { path: PathBuf, message: String },
     #[error(
-        "{path}: store schema version {found} is not supported by this debfleet (expects {expected})"
+        "{path}: store schema version {found} is not supported by this debfleet (expects {expected}). A store older than this debfleet is upgraded in place by any command that writes to it, such as `debfleet sync`; a newer one needs a newer debfleet"
     )]
     Schema {
         path: PathBuf,
@@ -273,6 +277,12 @@ impl Store {
                         .map_err(|e| self.err(e))?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
+                Some(1) => {
+                    packages::migrate_from_rows(&txn, self)?;
+                    migrate_versions_seen(&txn, self)?;
+                    meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
                 Some(v) => {
                     return Err(StoreError::Schema {
                         path: self.path.clone(),
@@ -285,7 +295,8 @@ impl Store {
             txn.open_table(GENERATIONS).map_err(|e| self.err(e))?;
             txn.open_table(INDEXES).map_err(|e| self.err(e))?;
             txn.open_table(BLOBS).map_err(|e| self.err(e))?;
-            txn.open_table(PACKAGES).map_err(|e| self.err(e))?;
+            txn.open_table(packages::PACKAGE_CHUNKS)
+                .map_err(|e| self.err(e))?;
             txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
             txn.open_table(SUITE_CHECKED).map_err(|e| self.err(e))?;
         }
@@ -427,17 +438,7 @@ impl Store {
         let Some(index) = self.index_in(&txn, index_key)? else {
             return Ok(Vec::new());
         };
-        let table = txn.open_table(PACKAGES).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        let range = table
-            .range((index.id, package, "", "")..(index.id, package, "\u{10ffff}", ""))
-            .map_err(|e| self.err(e))?;
-        for item in range {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let (_, _, version, arch) = k.value();
-            out.push((version.to_string(), arch.to_string(), v.value().to_vec()));
-        }
-        Ok(out)
+        packages::PackageRecords::open(self, &txn)?.versions(index.id, package)
     }
 
     /// First and last generation in which `package` `version` was present in
@@ -449,15 +450,19 @@ impl Store {
     ) -> Result<Vec<(String, u64, Option<u64>)>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
+        let indexes = txn.open_table(INDEXES).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
-        let range = table
-            .range((package, version, "")..=(package, version, "\u{10ffff}"))
-            .map_err(|e| self.err(e))?;
-        for item in range {
+        for item in indexes.iter().map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            let (_, _, index) = k.value();
-            let (first, gone) = v.value();
-            out.push((index.to_string(), first, (gone != 0).then_some(gone)));
+            let index: IndexState =
+                serde_json::from_slice(v.value()).map_err(|e| self.corrupt(k.value(), e))?;
+            if let Some(seen) = table
+                .get((index.id, package, version))
+                .map_err(|e| self.err(e))?
+            {
+                let (first, gone) = seen.value();
+                out.push((k.value().to_string(), first, (gone != 0).then_some(gone)));
+            }
         }
         Ok(out)
     }
@@ -479,6 +484,39 @@ impl Store {
     pub fn file_size(&self) -> u64 {
         std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
     }
+}
+
+/// Moves a schema-1 `versions_seen` (keyed by index key) to
+/// [`VERSIONS_SEEN`] (keyed by index id), and drops the old table.
+fn migrate_versions_seen(txn: &redb::WriteTransaction, store: &Store) -> Result<(), StoreError> {
+    const OLD: TableDefinition<(&str, &str, &str), (u64, u64)> =
+        TableDefinition::new("versions_seen");
+    {
+        let old = txn.open_table(OLD).map_err(|e| store.err(e))?;
+        let indexes = txn.open_table(INDEXES).map_err(|e| store.err(e))?;
+        let mut ids = std::collections::HashMap::new();
+        for item in indexes.iter().map_err(|e| store.err(e))? {
+            let (k, v) = item.map_err(|e| store.err(e))?;
+            let index: IndexState =
+                serde_json::from_slice(v.value()).map_err(|e| store.corrupt(k.value(), e))?;
+            ids.insert(k.value().to_string(), index.id);
+        }
+        let mut new = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
+        for item in old.iter().map_err(|e| store.err(e))? {
+            let (k, v) = item.map_err(|e| store.err(e))?;
+            let (package, version, index_key) = k.value();
+            let id = ids.get(index_key).ok_or_else(|| {
+                store.corrupt(
+                    format!("versions_seen ({package}, {version}, {index_key})"),
+                    "names an index the store does not have",
+                )
+            })?;
+            new.insert((*id, package, version), v.value())
+                .map_err(|e| store.err(e))?;
+        }
+    }
+    txn.delete_table(OLD).map_err(|e| store.err(e))?;
+    Ok(())
 }
 
 fn decode_u64(bytes: &[u8]) -> u64 {

@@ -27,8 +27,9 @@
 //! later run (a file without a row is re-hashed before it is recorded), and
 //! [`gc`] removes both.
 
+use super::packages::PackageRecords;
 use super::table::BaseSpec;
-use super::{PACKAGES, Store, StoreError};
+use super::{Store, StoreError};
 use crate::deb::deb822;
 use crate::deb::hash::{Sha256Digest, Sha256Hasher};
 use crate::mirror::MirrorSource;
@@ -326,7 +327,7 @@ fn resolve(
     version: &str,
     arch: &str,
 ) -> Result<Option<Resolved>, PoolError> {
-    let packages = txn.open_table(PACKAGES).map_err(|e| store.err(e))?;
+    let packages = PackageRecords::open(store, txn)?;
     for (archive, suite, components) in &base.repositories {
         let suite_key = format!("{archive}/{suite}");
         let Some(state) = store.suite_in(txn, &suite_key)? else {
@@ -342,9 +343,7 @@ fn resolve(
                     continue;
                 };
                 for record_arch in [arch, "all"] {
-                    let Some(value) = packages
-                        .get((index.id, package, version, record_arch))
-                        .map_err(|e| store.err(e))?
+                    let Some(stanza) = packages.get(index.id, package, version, record_arch)?
                     else {
                         continue;
                     };
@@ -355,10 +354,9 @@ fn resolve(
                         arch: record_arch.to_string(),
                         message,
                     };
-                    let stanza = value.value();
-                    let (filename, sha256, size) = file_fields(stanza).map_err(bad)?;
-                    let control = String::from_utf8(stanza.to_vec())
-                        .map_err(|_| bad("stanza is not UTF-8".into()))?;
+                    let (filename, sha256, size) = file_fields(&stanza).map_err(bad)?;
+                    let control =
+                        String::from_utf8(stanza).map_err(|_| bad("stanza is not UTF-8".into()))?;
                     return Ok(Some(Resolved {
                         archive: archive.clone(),
                         index_key,

@@ -10,10 +10,11 @@
 //! suites go on. Fetching, decompression and parsing run in parallel across
 //! suites; writes are serial (one redb writer).
 
+use super::packages::{self, Change, OwnedRecord};
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
 use super::{
-    BLOBS, GENERATIONS, INDEXES, META, PACKAGES, SUITE_CHECKED, SUITES, Store, StoreError,
-    VERSIONS_SEEN, blob,
+    BLOBS, GENERATIONS, INDEXES, META, SUITE_CHECKED, SUITES, Store, StoreError, VERSIONS_SEEN,
+    blob,
 };
 use crate::deb::hash::Sha256Digest;
 use crate::deb::openpgp::Keyring;
@@ -134,8 +135,9 @@ struct PreparedIndex {
     fetched: Option<ParsedIndex>,
 }
 
-/// (package, version, arch) -> stripped stanza, sorted, deduplicated.
-type Records = BTreeMap<(String, String, String), Vec<u8>>;
+/// Stripped package records, sorted and deduplicated by
+/// [`packages::sort_records`].
+type Records = Vec<OwnedRecord>;
 
 struct ParsedIndex {
     fetched: FetchedIndex,
@@ -164,37 +166,77 @@ pub fn sync(
                 .map_err(|e| format!("keyring {}: {e}", t.keyring.display()))
         });
     }
-    let prepared: Vec<Result<Prepared, String>> = targets
-        .par_iter()
-        .map(|t| {
-            progress.suite_started(&t.key());
-            let keyring = keyrings
-                .get(&t.keyring)
-                .ok_or_else(|| "keyring not loaded".to_string())?
-                .as_ref()
-                .map_err(Clone::clone)?;
-            prepare_suite(store, t, keyring, options).map_err(|e| e.to_string())
-        })
-        .collect();
+    // Suites are fetched, verified and parsed in parallel, and written in
+    // input order as soon as each is ready, so that the writes of the first
+    // suites overlap the decoding of the later ones.
     // Every new generation of this run, and the last-checked times, are
     // written in ONE transaction: one durable commit, and a crash leaves the
     // store exactly as it was before the run or with the whole run applied.
     let db = store.writer()?;
     let txn = db.begin_write().map_err(|e| store.err(e))?;
     let mut report = SyncReport { suites: Vec::new() };
-    for (target, prepared) in targets.iter().zip(prepared) {
-        let outcome = match prepared {
-            Err(error) => SuiteOutcome::Failed { error },
-            Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
-            Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
-            // A store error aborts the transaction: nothing of this run lands.
-            Ok(Prepared::Changed(p)) => {
-                SuiteOutcome::Updated(write_suite(&txn, store, target, *p, options)?)
-            }
-        };
-        progress.suite_finished(&target.key(), &outcome);
-        report.suites.push((target.key(), outcome));
-    }
+    let cancelled = std::sync::atomic::AtomicBool::new(false);
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, Result<Prepared, String>)>();
+    let written: Result<(), StoreError> = std::thread::scope(|scope| {
+        let cancelled = &cancelled;
+        let keyrings = &keyrings;
+        scope.spawn(move || {
+            targets
+                .par_iter()
+                .enumerate()
+                .for_each_with(sender, |sender, (i, t)| {
+                    if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    progress.suite_started(&t.key());
+                    let prepared = keyrings
+                        .get(&t.keyring)
+                        .ok_or_else(|| "keyring not loaded".to_string())
+                        .and_then(|k| k.as_ref().map_err(Clone::clone))
+                        .and_then(|keyring| {
+                            prepare_suite(store, t, keyring, options).map_err(|e| e.to_string())
+                        });
+                    // The receiver is gone only when writing failed; then the
+                    // result is not wanted.
+                    let _ = sender.send((i, prepared));
+                });
+        });
+        let mut ready: BTreeMap<usize, Result<Prepared, String>> = BTreeMap::new();
+        for (i, target) in targets.iter().enumerate() {
+            let prepared = loop {
+                if let Some(p) = ready.remove(&i) {
+                    break p;
+                }
+                match receiver.recv() {
+                    Ok((j, p)) => {
+                        ready.insert(j, p);
+                    }
+                    Err(_) => {
+                        return Err(
+                            store.err(format!("preparing {} ended without a result", target.key()))
+                        );
+                    }
+                }
+            };
+            let outcome = match prepared {
+                Err(error) => SuiteOutcome::Failed { error },
+                Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
+                Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
+                // A store error aborts the transaction: nothing of this run lands.
+                Ok(Prepared::Changed(p)) => match write_suite(&txn, store, target, *p, options) {
+                    Ok(summary) => SuiteOutcome::Updated(summary),
+                    Err(e) => {
+                        cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Err(e);
+                    }
+                },
+            };
+            progress.suite_finished(&target.key(), &outcome);
+            report.suites.push((target.key(), outcome));
+        }
+        Ok(())
+    });
+    written?;
     record_checked(&txn, store, &report, options.now)?;
     txn.commit().map_err(|e| store.err(e))?;
     Ok(report)
@@ -401,22 +443,21 @@ pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Ve
 
 /// Parses a Packages file into stripped records keyed by (name, version, arch).
 fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::PackageError> {
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for pkg in package::packages(content) {
         let pkg = pkg?;
         // binary-amd64 carries amd64 and all; anything else is not for us.
         if pkg.architecture != index_arch && pkg.architecture != "all" {
             continue;
         }
-        out.insert(
-            (
-                pkg.package.to_string(),
-                pkg.version.to_string(),
-                pkg.architecture.to_string(),
-            ),
-            strip_stanza(pkg.raw),
-        );
+        out.push(OwnedRecord {
+            name: pkg.package.to_string(),
+            version: pkg.version.to_string(),
+            arch: pkg.architecture.to_string(),
+            stanza: strip_stanza(pkg.raw),
+        });
     }
+    packages::sort_records(&mut out);
     Ok(out)
 }
 
@@ -448,25 +489,37 @@ const KEPT_FIELDS: &[&[u8]] = &[
     b"Built-Using",
 ];
 
+/// Whether a field is one of [`KEPT_FIELDS`] (ASCII case-insensitive).
+/// Candidates are narrowed by length first: this runs for every line of
+/// every index.
+fn is_kept_field(name: &[u8]) -> bool {
+    KEPT_FIELDS
+        .iter()
+        .any(|k| k.len() == name.len() && name.eq_ignore_ascii_case(k))
+}
+
 /// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines).
 pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() / 2);
+    let mut out = Vec::with_capacity(raw.len());
     let mut keeping = false;
-    for line in raw.split_inclusive(|&b| b == b'\n') {
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
+    let mut start = 0;
+    while start < raw.len() {
+        let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |i| start + i + 1);
+        let line = &raw[start..end];
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
             let name_end = memchr::memchr(b':', line).unwrap_or(0);
-            let name = &line[..name_end];
-            keeping = KEPT_FIELDS.iter().any(|k| name.eq_ignore_ascii_case(k));
+            keeping = is_kept_field(&line[..name_end]);
         }
         if keeping {
             out.extend_from_slice(line);
         }
+        start = end;
     }
     while out.last() == Some(&b'\n') {
         out.pop();
     }
     out.push(b'\n');
+    out.shrink_to_fit();
     out
 }
 
@@ -598,9 +651,9 @@ fn write_suite(
             txn,
             store,
             id,
-            &index.wanted.key,
             generation,
             &parsed.records,
+            existing.is_none(),
         )?;
         let total = parsed.records.len() as u64;
         let method = method_name(&parsed.fetched.method);
@@ -709,73 +762,40 @@ fn write_suite(
     Ok(summary)
 }
 
-/// Writes the record-level delta of one index. Returns (added, removed, changed).
+/// Writes the record-level delta of one index (rewriting only the chunks
+/// that changed) and the first-seen / gone bookkeeping of its versions.
+/// Returns (added, removed, changed). `fresh`: the index has never been
+/// synced, so no version of it can have been seen before.
 fn write_records(
     txn: &WriteTransaction,
     store: &Store,
     id: u32,
-    index_key: &str,
     generation: u64,
     records: &Records,
+    fresh: bool,
 ) -> Result<(u64, u64, u64), StoreError> {
-    let mut table = txn.open_table(PACKAGES).map_err(|e| store.err(e))?;
-    let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
-    // Old records of this index, as (key -> stanza hash).
-    let mut old: BTreeMap<(String, String, String), Sha256Digest> = BTreeMap::new();
-    {
-        let range = table
-            .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
-            .map_err(|e| store.err(e))?;
-        for item in range {
-            let (k, v) = item.map_err(|e| store.err(e))?;
-            let (_, name, version, arch) = k.value();
-            old.insert(
-                (name.to_string(), version.to_string(), arch.to_string()),
-                Sha256Digest::of(v.value()),
-            );
-        }
-    }
-    let (mut added, mut removed, mut changed) = (0, 0, 0);
-    for (key, stanza) in records {
-        let (name, version, arch) = key;
-        match old.remove(key) {
-            Some(h) if h == Sha256Digest::of(stanza) => continue,
-            Some(_) => changed += 1,
-            None => {
-                added += 1;
-                let first = seen
-                    .get((name.as_str(), version.as_str(), index_key))
-                    .map_err(|e| store.err(e))?
-                    .map(|v| v.value().0)
-                    .unwrap_or(generation);
-                seen.insert((name.as_str(), version.as_str(), index_key), (first, 0))
-                    .map_err(|e| store.err(e))?;
-            }
-        }
-        table
-            .insert(
-                (id, name.as_str(), version.as_str(), arch.as_str()),
-                stanza.as_slice(),
-            )
-            .map_err(|e| store.err(e))?;
-    }
-    for (name, version, arch) in old.keys() {
-        removed += 1;
-        table
-            .remove((id, name.as_str(), version.as_str(), arch.as_str()))
-            .map_err(|e| store.err(e))?;
-        let first = seen
-            .get((name.as_str(), version.as_str(), index_key))
-            .map_err(|e| store.err(e))?
-            .map(|v| v.value().0)
-            .unwrap_or(generation);
-        seen.insert(
-            (name.as_str(), version.as_str(), index_key),
-            (first, generation),
-        )
+    let mut table = txn
+        .open_table(packages::PACKAGE_CHUNKS)
         .map_err(|e| store.err(e))?;
-    }
-    Ok((added, removed, changed))
+    let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
+    let delta = packages::replace_index(&mut table, store, id, records, &mut |change| {
+        let (name, version, gone) = match change {
+            Change::Added(name, version) => (name, version, 0),
+            Change::Removed(name, version) => (name, version, generation),
+        };
+        let first = if fresh {
+            generation
+        } else {
+            seen.get((id, name, version))
+                .map_err(|e| store.err(e))?
+                .map(|v| v.value().0)
+                .unwrap_or(generation)
+        };
+        seen.insert((id, name, version), (first, gone))
+            .map_err(|e| store.err(e))?;
+        Ok(())
+    })?;
+    Ok((delta.added, delta.removed, delta.changed))
 }
 
 #[cfg(test)]

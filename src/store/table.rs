@@ -9,7 +9,8 @@
 //! from the suite generations it was built from). The byte layout is in
 //! `docs/design.md` ("Compiled candidate tables").
 
-use super::{PACKAGES, Store, StoreError};
+use super::packages::PackageRecords;
+use super::{Store, StoreError};
 use crate::deb::hash::{Sha256Digest, Sha256Hasher};
 use crate::deb::version;
 use memmap2::Mmap;
@@ -149,18 +150,14 @@ pub fn build(
     sources: &TableSources,
     arch: &str,
 ) -> Result<Vec<u8>, TableError> {
-    let table = txn.open_table(PACKAGES).map_err(|e| store.err(e))?;
+    let records = PackageRecords::open(store, txn)?;
     let mut packages: BTreeMap<String, Vec<VersionEntry>> = BTreeMap::new();
     for &(id, position) in &sources.indexes {
         let suite = &sources.suites[position];
-        let range = table
-            .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
-            .map_err(|e| store.err(e))?;
-        for item in range {
-            let (k, _) = item.map_err(|e| store.err(e))?;
-            let (_, name, ver, pkg_arch) = k.value();
+        records.for_each_in_index(id, &mut |record| {
+            let (name, ver, pkg_arch) = (record.name, record.version, record.arch);
             if pkg_arch != arch && pkg_arch != "all" {
-                continue;
+                return Ok(());
             }
             let entries = packages.entry(name.to_string()).or_default();
             let bit = 1u32 << position;
@@ -179,7 +176,8 @@ pub fn build(
                     best_suite: position as u16,
                 }),
             }
-        }
+            Ok(())
+        })?;
     }
     for entries in packages.values_mut() {
         entries.sort_by(|a, b| version::compare(&b.version, &a.version));

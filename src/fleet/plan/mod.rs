@@ -16,8 +16,9 @@ use super::check::{CheckError, Tables, image_architecture};
 use super::config::FleetConfig;
 use super::manifest::{self, Manifest, ManifestError};
 use crate::deb::package;
+use crate::store::packages::PackageRecords;
 use crate::store::table::{Candidate, CandidateTable};
-use crate::store::{PACKAGES, Store, StoreError};
+use crate::store::{Store, StoreError};
 use rayon::prelude::*;
 use resolve::{InstalledPackage, Offer, Policy, ResolveOptions};
 use serde::Serialize;
@@ -304,21 +305,20 @@ pub fn load_universe(
         base: base.to_string(),
         message,
     };
-    let table = txn.open_table(PACKAGES).map_err(|e| fail(e.to_string()))?;
+    let records = PackageRecords::open(store, txn).map_err(|e| fail(e.to_string()))?;
     let mut u = Universe::new(arch);
     let ids: BTreeSet<u32> = indexes.iter().map(|(id, _)| *id).collect();
     for id in ids {
-        let range = table
-            .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
+        records
+            .for_each_in_index(id, &mut |record| {
+                // A stanza that does not parse is skipped: the candidate
+                // table was built from the same data and skipped it too.
+                if let Some(Ok(p)) = package::packages(record.stanza).next() {
+                    u.add(&p);
+                }
+                Ok(())
+            })
             .map_err(|e| fail(e.to_string()))?;
-        for item in range {
-            let (_, v) = item.map_err(|e| fail(e.to_string()))?;
-            // A stanza that does not parse is skipped: the candidate table
-            // was built from the same data and skipped it too.
-            if let Some(Ok(p)) = package::packages(v.value()).next() {
-                u.add(&p);
-            }
-        }
     }
     Ok(u)
 }

@@ -1,0 +1,779 @@
+//! The package records of every index, stored in sorted chunks.
+//!
+//! One row per package record made a first import cost three B-tree
+//! operations per record (140,000 of them for the bundled slice) and left
+//! half-full pages behind. Instead, the records of an index, sorted by
+//! (package, version, architecture), are cut into runs of at most
+//! [`CHUNK_BYTES`] and each run is one row of `package_chunks`, keyed by
+//! (index id, package, version, architecture) of its *first* record. A
+//! record lives in the chunk with the greatest key not above its own.
+//!
+//! A record-level delta rewrites only the chunks whose records changed: a
+//! security update of ten packages rewrites at most ten chunks. Readers see
+//! records through [`PackageRecords`]: point lookups, all versions of a
+//! package, and whole-index scans.
+//!
+//! Chunk encoding (all integers little-endian u32):
+//!
+//! ```text
+//! count, then count x (name_len, name, version_len, version,
+//!                      arch_len, arch, stanza_len, stanza)
+//! ```
+//!
+//! Records are in strictly increasing key order. A chunk that does not
+//! decode, or is out of order, is reported as a corrupt store.
+
+use super::{Store, StoreError};
+use redb::{ReadableTable, TableDefinition};
+
+/// (index id, package, version, arch) of a chunk's first record -> chunk.
+pub(crate) const PACKAGE_CHUNKS: TableDefinition<(u32, &str, &str, &str), &[u8]> =
+    TableDefinition::new("package_chunks");
+
+/// Most encoded bytes in one chunk (a record larger than this is a chunk on
+/// its own). Sized so that a chunk and its key fit a 16 KiB redb leaf.
+pub const CHUNK_BYTES: usize = 16 * 1024 - 512;
+
+/// A package record owned by the writer: key plus stripped stanza.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRecord {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub stanza: Vec<u8>,
+}
+
+impl OwnedRecord {
+    fn key(&self) -> (&str, &str, &str) {
+        (&self.name, &self.version, &self.arch)
+    }
+
+    fn encoded_len(&self) -> usize {
+        16 + self.name.len() + self.version.len() + self.arch.len() + self.stanza.len()
+    }
+}
+
+/// A package record borrowed from a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub arch: &'a str,
+    pub stanza: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    fn key(&self) -> (&'a str, &'a str, &'a str) {
+        (self.name, self.version, self.arch)
+    }
+}
+
+/// Sorts records by key; of duplicate keys the last one given wins (as a
+/// later stanza of the same package, version and architecture did in a map).
+pub fn sort_records(records: &mut Vec<OwnedRecord>) {
+    // Debian's indexes are usually sorted already: then there is nothing
+    // to do.
+    if records.is_sorted_by(|a, b| a.key() < b.key()) {
+        return;
+    }
+    // Stable: equal keys stay in input order, and the last of each run of
+    // equal keys is kept.
+    records.sort_by(|a, b| a.key().cmp(&b.key()));
+    let mut kept: Vec<OwnedRecord> = Vec::with_capacity(records.len());
+    for record in records.drain(..) {
+        match kept.last_mut() {
+            Some(last) if last.key() == record.key() => *last = record,
+            _ => kept.push(record),
+        }
+    }
+    *records = kept;
+}
+
+/// Encodes `records` (sorted) as one chunk.
+fn encode_chunk(records: &[OwnedRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + records.iter().map(|r| r.encoded_len()).sum::<usize>());
+    push_len(&mut out, records.len());
+    for r in records {
+        for field in [
+            r.name.as_bytes(),
+            r.version.as_bytes(),
+            r.arch.as_bytes(),
+            &r.stanza,
+        ] {
+            push_len(&mut out, field.len());
+            out.extend_from_slice(field);
+        }
+    }
+    out
+}
+
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    // Lengths come from records the writer parsed out of a size-capped
+    // index, far below 4 GiB; saturate rather than wrap all the same.
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+}
+
+/// Why a chunk does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    #[error("truncated at byte {0}")]
+    Truncated(usize),
+    #[error("record {0} is not UTF-8")]
+    NotUtf8(usize),
+    #[error("record {0} is out of order")]
+    OutOfOrder(usize),
+    #[error("{0} bytes after the last record")]
+    Trailing(usize),
+}
+
+/// Decodes a chunk into borrowed records, checking order.
+pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<Record<'_>>, ChunkError> {
+    let mut pos = 0usize;
+    let count = take_len(bytes, &mut pos)?;
+    // Each record takes at least 16 bytes: a count beyond that is corrupt.
+    if count > bytes.len() / 16 {
+        return Err(ChunkError::Truncated(bytes.len()));
+    }
+    let mut out: Vec<Record<'_>> = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = take_str(bytes, &mut pos, i)?;
+        let version = take_str(bytes, &mut pos, i)?;
+        let arch = take_str(bytes, &mut pos, i)?;
+        let stanza = take_field(bytes, &mut pos)?;
+        let record = Record {
+            name,
+            version,
+            arch,
+            stanza,
+        };
+        if out.last().is_some_and(|prev| prev.key() >= record.key()) {
+            return Err(ChunkError::OutOfOrder(i));
+        }
+        out.push(record);
+    }
+    if pos != bytes.len() {
+        return Err(ChunkError::Trailing(bytes.len() - pos));
+    }
+    Ok(out)
+}
+
+fn take_len(bytes: &[u8], pos: &mut usize) -> Result<usize, ChunkError> {
+    let end = pos.checked_add(4).ok_or(ChunkError::Truncated(*pos))?;
+    let raw = bytes.get(*pos..end).ok_or(ChunkError::Truncated(*pos))?;
+    let mut buf = [0u8; 4];
+    buf.copy_from_slice(raw);
+    *pos = end;
+    usize::try_from(u32::from_le_bytes(buf)).map_err(|_| ChunkError::Truncated(*pos))
+}
+
+fn take_field<'a>(bytes: &'a [u8], pos: &mut usize) -> Result<&'a [u8], ChunkError> {
+    let len = take_len(bytes, pos)?;
+    let end = pos.checked_add(len).ok_or(ChunkError::Truncated(*pos))?;
+    let field = bytes.get(*pos..end).ok_or(ChunkError::Truncated(*pos))?;
+    *pos = end;
+    Ok(field)
+}
+
+fn take_str<'a>(bytes: &'a [u8], pos: &mut usize, record: usize) -> Result<&'a str, ChunkError> {
+    std::str::from_utf8(take_field(bytes, pos)?).map_err(|_| ChunkError::NotUtf8(record))
+}
+
+/// Cuts sorted records into runs of at most [`CHUNK_BYTES`] encoded bytes.
+fn runs(records: &[OwnedRecord]) -> impl Iterator<Item = &[OwnedRecord]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 4;
+        let mut n = 0;
+        for r in rest {
+            if n > 0 && bytes + r.encoded_len() > CHUNK_BYTES {
+                break;
+            }
+            bytes += r.encoded_len();
+            n += 1;
+        }
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some(run)
+    })
+}
+
+/// Record-level counts of a rewrite of one index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delta {
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+}
+
+/// What [`replace_index`] reports for each added or removed record, so the
+/// caller can keep first-seen / gone bookkeeping.
+pub enum Change<'a> {
+    Added(&'a str, &'a str),
+    Removed(&'a str, &'a str),
+}
+
+type ChunkKey = (String, String, String);
+
+/// Replaces the records of index `id` with `records` (sorted by
+/// [`sort_records`]), rewriting only the chunks whose records changed.
+/// `on_change` sees every added and removed (package, version).
+pub fn replace_index(
+    table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,
+    store: &Store,
+    id: u32,
+    records: &[OwnedRecord],
+    on_change: &mut dyn FnMut(Change<'_>) -> Result<(), StoreError>,
+) -> Result<Delta, StoreError> {
+    // The old chunks of this index, in key order.
+    let mut old: Vec<(ChunkKey, Vec<u8>)> = Vec::new();
+    for item in table
+        .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
+        .map_err(|e| store.err(e))?
+    {
+        let (k, v) = item.map_err(|e| store.err(e))?;
+        let (_, name, version, arch) = k.value();
+        old.push((
+            (name.to_string(), version.to_string(), arch.to_string()),
+            v.value().to_vec(),
+        ));
+    }
+    let mut delta = Delta::default();
+    if old.is_empty() {
+        for record in records {
+            delta.added += 1;
+            on_change(Change::Added(&record.name, &record.version))?;
+        }
+        for run in runs(records) {
+            insert_run(table, store, id, run)?;
+        }
+        return Ok(delta);
+    }
+    // The new records falling in each old chunk's key range (the first
+    // chunk also takes every key below its own).
+    let mut start = 0;
+    for (i, (chunk_key, bytes)) in old.iter().enumerate() {
+        let end = match old.get(i + 1) {
+            Some((next, _)) => {
+                let next = (next.0.as_str(), next.1.as_str(), next.2.as_str());
+                start + records[start..].partition_point(|r| r.key() < next)
+            }
+            None => records.len(),
+        };
+        let new = &records[start..end];
+        start = end;
+        let old_records = decode_chunk(bytes).map_err(|e| {
+            store.corrupt(
+                format!(
+                    "package chunk ({id}, {}, {}, {})",
+                    chunk_key.0, chunk_key.1, chunk_key.2
+                ),
+                e,
+            )
+        })?;
+        let chunk_delta = compare(&old_records, new, on_change)?;
+        if chunk_delta == Delta::default() {
+            continue;
+        }
+        delta.added += chunk_delta.added;
+        delta.removed += chunk_delta.removed;
+        delta.changed += chunk_delta.changed;
+        table
+            .remove((
+                id,
+                chunk_key.0.as_str(),
+                chunk_key.1.as_str(),
+                chunk_key.2.as_str(),
+            ))
+            .map_err(|e| store.err(e))?;
+        for run in runs(new) {
+            insert_run(table, store, id, run)?;
+        }
+    }
+    Ok(delta)
+}
+
+fn insert_run(
+    table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,
+    store: &Store,
+    id: u32,
+    run: &[OwnedRecord],
+) -> Result<(), StoreError> {
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
+    table
+        .insert(
+            (
+                id,
+                first.name.as_str(),
+                first.version.as_str(),
+                first.arch.as_str(),
+            ),
+            encode_chunk(run).as_slice(),
+        )
+        .map_err(|e| store.err(e))?;
+    Ok(())
+}
+
+/// Merge-joins the old records of a chunk with the new ones of its range.
+fn compare(
+    old: &[Record<'_>],
+    new: &[OwnedRecord],
+    on_change: &mut dyn FnMut(Change<'_>) -> Result<(), StoreError>,
+) -> Result<Delta, StoreError> {
+    let mut delta = Delta::default();
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (old.get(i), new.get(j)) {
+            (None, None) => break,
+            (Some(o), Some(n)) if o.key() == n.key() => {
+                if o.stanza != n.stanza.as_slice() {
+                    delta.changed += 1;
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(o), n) if n.is_none_or(|n| o.key() < n.key()) => {
+                delta.removed += 1;
+                on_change(Change::Removed(o.name, o.version))?;
+                i += 1;
+            }
+            (_, Some(n)) => {
+                delta.added += 1;
+                on_change(Change::Added(&n.name, &n.version))?;
+                j += 1;
+            }
+            (Some(_), None) => unreachable!("handled by the arm above"),
+        }
+    }
+    Ok(delta)
+}
+
+/// Read access to the package records of the store.
+pub struct PackageRecords<'s, T> {
+    store: &'s Store,
+    table: T,
+}
+
+impl<'s>
+    PackageRecords<
+        's,
+        redb::ReadOnlyTable<(u32, &'static str, &'static str, &'static str), &'static [u8]>,
+    >
+{
+    /// Opens the records in a read transaction.
+    pub fn open(store: &'s Store, txn: &redb::ReadTransaction) -> Result<Self, StoreError> {
+        let table = txn.open_table(PACKAGE_CHUNKS).map_err(|e| store.err(e))?;
+        Ok(PackageRecords { store, table })
+    }
+}
+
+impl<T> PackageRecords<'_, T>
+where
+    T: ReadableTable<(u32, &'static str, &'static str, &'static str), &'static [u8]>,
+{
+    fn decode<'b>(&self, id: u32, bytes: &'b [u8]) -> Result<Vec<Record<'b>>, StoreError> {
+        decode_chunk(bytes).map_err(|e| {
+            self.store
+                .corrupt(format!("package chunk of index {id}"), e)
+        })
+    }
+
+    /// Calls `f` on every record of index `id`, in key order.
+    pub fn for_each_in_index(
+        &self,
+        id: u32,
+        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self
+            .table
+            .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
+            .map_err(|e| self.store.err(e))?
+        {
+            let (_, v) = item.map_err(|e| self.store.err(e))?;
+            for record in self.decode(id, v.value())? {
+                f(record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stanza of exactly (`name`, `version`, `arch`) in index `id`.
+    pub fn get(
+        &self,
+        id: u32,
+        name: &str,
+        version: &str,
+        arch: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut range = self
+            .table
+            .range((id, "", "", "")..=(id, name, version, arch))
+            .map_err(|e| self.store.err(e))?;
+        let Some(item) = range.next_back() else {
+            return Ok(None);
+        };
+        let (_, v) = item.map_err(|e| self.store.err(e))?;
+        let records = self.decode(id, v.value())?;
+        Ok(records
+            .binary_search_by(|r| r.key().cmp(&(name, version, arch)))
+            .ok()
+            .map(|i| records[i].stanza.to_vec()))
+    }
+
+    /// Every record of `name` in index `id`: (version, arch, stanza).
+    pub fn versions(
+        &self,
+        id: u32,
+        name: &str,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        // The chunk holding the first record of `name` starts at or below
+        // (name, "", ""), or exactly at one of name's own records.
+        let start = {
+            let mut below = self
+                .table
+                .range((id, "", "", "")..=(id, name, "", ""))
+                .map_err(|e| self.store.err(e))?;
+            match below.next_back() {
+                Some(item) => {
+                    let (k, _) = item.map_err(|e| self.store.err(e))?;
+                    let (_, n, v, a) = k.value();
+                    (n.to_string(), v.to_string(), a.to_string())
+                }
+                None => (name.to_string(), String::new(), String::new()),
+            }
+        };
+        let mut out = Vec::new();
+        for item in self
+            .table
+            .range(
+                (id, start.0.as_str(), start.1.as_str(), start.2.as_str())
+                    ..(id.saturating_add(1), "", "", ""),
+            )
+            .map_err(|e| self.store.err(e))?
+        {
+            let (k, v) = item.map_err(|e| self.store.err(e))?;
+            if k.value().1 > name {
+                break;
+            }
+            for record in self.decode(id, v.value())? {
+                if record.name == name {
+                    out.push((
+                        record.version.to_string(),
+                        record.arch.to_string(),
+                        record.stanza.to_vec(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Moves the records of a schema-1 store (one row per record in
+/// `packages`) into chunks, and drops the old table.
+pub(crate) fn migrate_from_rows(
+    txn: &redb::WriteTransaction,
+    store: &Store,
+) -> Result<u64, StoreError> {
+    const ROWS: TableDefinition<(u32, &str, &str, &str), &[u8]> = TableDefinition::new("packages");
+    let mut moved = 0;
+    {
+        let rows = txn.open_table(ROWS).map_err(|e| store.err(e))?;
+        let mut chunks = txn.open_table(PACKAGE_CHUNKS).map_err(|e| store.err(e))?;
+        let mut current: Option<u32> = None;
+        let mut batch: Vec<OwnedRecord> = Vec::new();
+        let mut flush = |id: Option<u32>, batch: &mut Vec<OwnedRecord>| {
+            if let Some(id) = id {
+                for run in runs(batch) {
+                    insert_run(&mut chunks, store, id, run)?;
+                }
+            }
+            batch.clear();
+            Ok::<(), StoreError>(())
+        };
+        for item in rows.iter().map_err(|e| store.err(e))? {
+            let (k, v) = item.map_err(|e| store.err(e))?;
+            let (id, name, version, arch) = k.value();
+            if current != Some(id) {
+                flush(current, &mut batch)?;
+                current = Some(id);
+            }
+            batch.push(OwnedRecord {
+                name: name.to_string(),
+                version: version.to_string(),
+                arch: arch.to_string(),
+                stanza: v.value().to_vec(),
+            });
+            moved += 1;
+        }
+        flush(current, &mut batch)?;
+    }
+    txn.delete_table(ROWS).map_err(|e| store.err(e))?;
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, version: &str, stanza: &str) -> OwnedRecord {
+        OwnedRecord {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            stanza: stanza.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn chunk_round_trips() {
+        let records = vec![
+            rec("a", "1", "x\n"),
+            rec("a", "2", "y\n"),
+            rec("b", "1", ""),
+        ];
+        let bytes = encode_chunk(&records);
+        let decoded = decode_chunk(&bytes).unwrap();
+        assert_eq!(decoded.len(), 3);
+        assert_eq!(decoded[1].version, "2");
+        assert_eq!(decoded[1].stanza, b"y\n");
+    }
+
+    #[test]
+    fn corrupt_chunks_are_errors_not_panics() {
+        let bytes = encode_chunk(&[rec("a", "1", "x\n"), rec("b", "1", "y\n")]);
+        for cut in 0..bytes.len() {
+            assert!(decode_chunk(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(decode_chunk(&trailing), Err(ChunkError::Trailing(1)));
+        let swapped = encode_chunk(&[rec("b", "1", ""), rec("a", "1", "")]);
+        assert_eq!(decode_chunk(&swapped), Err(ChunkError::OutOfOrder(1)));
+        let huge_count = u32::MAX.to_le_bytes();
+        assert!(decode_chunk(&huge_count).is_err());
+    }
+
+    #[test]
+    fn runs_respect_the_size_limit_and_keep_every_record() {
+        let big = "z".repeat(3000);
+        let records: Vec<_> = (0..40)
+            .map(|i| rec(&format!("p{i:03}"), "1", &big))
+            .collect();
+        let all: Vec<_> = runs(&records).collect();
+        assert!(all.len() > 1);
+        assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), 40);
+        for run in &all {
+            assert!(encode_chunk(run).len() <= CHUNK_BYTES);
+        }
+        let huge = vec![rec("only", "1", &"q".repeat(CHUNK_BYTES * 2))];
+        assert_eq!(runs(&huge).count(), 1);
+    }
+
+    #[test]
+    fn sort_keeps_the_last_duplicate() {
+        let mut records = vec![
+            rec("b", "1", "first"),
+            rec("a", "1", ""),
+            rec("b", "1", "last"),
+        ];
+        sort_records(&mut records);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].stanza, b"last");
+    }
+
+    use crate::store::{INDEXES, IndexState, META, OpenMode};
+
+    fn open_store(dir: &tempfile::TempDir) -> Store {
+        Store::open(&dir.path().join("s.redb"), OpenMode::Write { wait: false }).unwrap()
+    }
+
+    /// Writes `records` as index `id` in one transaction; returns the delta
+    /// and the changes reported.
+    fn replace(store: &Store, id: u32, records: &[OwnedRecord]) -> (Delta, Vec<String>) {
+        let txn = store.writer().unwrap().begin_write().unwrap();
+        let mut changes = Vec::new();
+        let delta = {
+            let mut table = txn.open_table(PACKAGE_CHUNKS).unwrap();
+            replace_index(&mut table, store, id, records, &mut |c| {
+                changes.push(match c {
+                    Change::Added(n, v) => format!("+{n}={v}"),
+                    Change::Removed(n, v) => format!("-{n}={v}"),
+                });
+                Ok(())
+            })
+            .unwrap()
+        };
+        txn.commit().unwrap();
+        (delta, changes)
+    }
+
+    fn chunk_count(store: &Store) -> u64 {
+        use redb::ReadableTableMetadata;
+        let txn = store.read().unwrap();
+        txn.open_table(PACKAGE_CHUNKS).unwrap().len().unwrap()
+    }
+
+    /// 600 records of ~1 KiB: many chunks.
+    fn many(version: &str) -> Vec<OwnedRecord> {
+        let body = "d".repeat(1000);
+        let mut records: Vec<_> = (0..600)
+            .map(|i| rec(&format!("pkg{i:04}"), version, &format!("{body}{i}\n")))
+            .collect();
+        sort_records(&mut records);
+        records
+    }
+
+    #[test]
+    fn deltas_rewrite_only_changed_chunks_and_lookups_see_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir);
+        let first = many("1");
+        let (delta, changes) = replace(&store, 7, &first);
+        assert_eq!((delta.added, delta.removed, delta.changed), (600, 0, 0));
+        assert_eq!(changes.len(), 600);
+        let chunks = chunk_count(&store);
+        assert!(chunks > 10, "{chunks} chunks");
+        // Unchanged: nothing reported, nothing rewritten.
+        assert_eq!(replace(&store, 7, &first).0, Delta::default());
+        // One changed stanza, one new version, one package gone, one added
+        // below every existing key.
+        let mut next = first.clone();
+        next[100].stanza = b"changed\n".to_vec();
+        next.push(rec("pkg0200", "2", "new version\n"));
+        next.retain(|r| r.name != "pkg0300");
+        next.push(rec("aaa", "1", "before all\n"));
+        sort_records(&mut next);
+        let (delta, mut changes) = replace(&store, 7, &next);
+        changes.sort();
+        assert_eq!((delta.added, delta.removed, delta.changed), (2, 1, 1));
+        assert_eq!(changes, ["+aaa=1", "+pkg0200=2", "-pkg0300=1"]);
+        let txn = store.read().unwrap();
+        let records = PackageRecords::open(&store, &txn).unwrap();
+        let mut all = Vec::new();
+        records
+            .for_each_in_index(7, &mut |r| {
+                all.push((r.name.to_string(), r.version.to_string(), r.stanza.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        let expected: Vec<_> = next
+            .iter()
+            .map(|r| (r.name.clone(), r.version.clone(), r.stanza.clone()))
+            .collect();
+        assert_eq!(all, expected);
+        for r in &next {
+            assert_eq!(
+                records.get(7, &r.name, &r.version, &r.arch).unwrap(),
+                Some(r.stanza.clone()),
+                "{}",
+                r.name
+            );
+        }
+        assert_eq!(records.get(7, "pkg0300", "1", "amd64").unwrap(), None);
+        assert_eq!(records.get(7, "pkg0001", "1", "all").unwrap(), None);
+        assert_eq!(records.get(8, "pkg0001", "1", "amd64").unwrap(), None);
+        let versions: Vec<_> = records
+            .versions(7, "pkg0200")
+            .unwrap()
+            .into_iter()
+            .map(|(v, _, _)| v)
+            .collect();
+        assert_eq!(versions, ["1", "2"]);
+        assert!(records.versions(7, "zzz").unwrap().is_empty());
+        assert!(records.versions(7, "pkg0300").unwrap().is_empty());
+        assert_eq!(records.versions(7, "aaa").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_schema_1_store_is_upgraded_in_place() {
+        const ROWS: TableDefinition<(u32, &str, &str, &str), &[u8]> =
+            TableDefinition::new("packages");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let records = many("1");
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert("schema", 1u64.to_le_bytes().as_slice())
+                    .unwrap();
+                const OLD_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> =
+                    TableDefinition::new("versions_seen");
+                let mut indexes = txn.open_table(INDEXES).unwrap();
+                let mut seen = txn.open_table(OLD_SEEN).unwrap();
+                for (id, key) in [(3u32, "d/s/main/amd64"), (4, "d/t/main/amd64")] {
+                    let state = IndexState {
+                        id,
+                        sha256: String::new(),
+                        size: 0,
+                        generation: 1,
+                        packages: 600,
+                        blob: String::new(),
+                        blob_path: String::new(),
+                    };
+                    let json = serde_json::to_vec(&state).unwrap();
+                    indexes.insert(key, json.as_slice()).unwrap();
+                    seen.insert(("pkg0001", "1", key), (u64::from(id), 0))
+                        .unwrap();
+                }
+                seen.insert(("gone", "0.1", "d/t/main/amd64"), (1, 2))
+                    .unwrap();
+                let mut rows = txn.open_table(ROWS).unwrap();
+                for (id, r) in [3u32, 4]
+                    .iter()
+                    .flat_map(|id| records.iter().map(move |r| (*id, r)))
+                {
+                    rows.insert(
+                        (id, r.name.as_str(), r.version.as_str(), r.arch.as_str()),
+                        r.stanza.as_slice(),
+                    )
+                    .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        // Readers refuse it and say how to upgrade it.
+        let refused = Store::open(&path, OpenMode::Read)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            refused.contains("schema version 1") && refused.contains("debfleet sync"),
+            "{refused}"
+        );
+        let store = Store::open(&path, OpenMode::Write { wait: false }).unwrap();
+        drop(store);
+        let store = Store::open(&path, OpenMode::Read).unwrap();
+        let txn = store.read().unwrap();
+        let chunks = PackageRecords::open(&store, &txn).unwrap();
+        for id in [3, 4] {
+            let mut n = 0;
+            chunks
+                .for_each_in_index(id, &mut |r| {
+                    assert_eq!(r.stanza, records[n].stanza.as_slice());
+                    n += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(n, records.len());
+        }
+        assert!(txn.open_table(ROWS).is_err(), "the old table is dropped");
+        assert_eq!(
+            store.version_seen("pkg0001", "1").unwrap(),
+            [
+                ("d/s/main/amd64".to_string(), 3, None),
+                ("d/t/main/amd64".to_string(), 4, None)
+            ]
+        );
+        assert_eq!(
+            store.version_seen("gone", "0.1").unwrap(),
+            [("d/t/main/amd64".to_string(), 1, Some(2))]
+        );
+    }
+}
