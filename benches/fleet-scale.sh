@@ -2,7 +2,8 @@
 # Reproduces the fleet-scale numbers quoted in the README, all in one run so
 # that the ratios are measured under the same machine conditions:
 #   1. full sync of the bundled mirror slice vs `apt-get update` on the same
-#      directory (file: sources, private apt root);
+#      directory (file: sources, private apt root), alternated REPEAT times
+#      (default 3), medians and their ratio;
 #   2. no-change resync;
 #   3. check of synthetic fleets of 10,000 and 100,000 manifests built from
 #      the example fleet's real closures: cold (parsing every manifest) and
@@ -21,24 +22,23 @@ trap 'rm -rf "$work"' EXIT
 secs() { python3 -c 'import time; print(time.monotonic())'; }
 elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
-echo "== 1. full sync of testdata/mirror (7 suites) vs apt-get update"
-t0=$(secs)
-"$bin" --fleet testdata/fleet --state "$work/state.redb" --now "$now" sync --format json > "$work/sync.json"
-t1=$(secs)
-sync_s=$(elapsed "$t0" "$t1")
-root="$work/apt"
-mkdir -p "$root"/etc/apt/{apt.conf.d,preferences.d,sources.list.d,trusted.gpg.d} "$root"/var/lib/apt/lists/partial "$root"/var/cache/apt/archives/partial "$root"/var/lib/dpkg "$root"/var/log/apt
-: > "$root/var/lib/dpkg/status"
+echo "== 1. full sync of testdata/mirror (7 suites) vs apt-get update, alternated ${REPEAT:=3} times"
 keyring=$PWD/testdata/keyrings/debian-archive-keyring.gpg
-{
-  for s in bookworm bookworm-updates bookworm-backports trixie trixie-updates; do
-    echo "deb [signed-by=$keyring] file:$PWD/testdata/mirror/debian $s main"
-  done
-  for s in bookworm-security trixie-security; do
-    echo "deb [signed-by=$keyring] file:$PWD/testdata/mirror/debian-security $s main"
-  done
-} > "$root/etc/apt/sources.list"
-cat > "$root/apt.conf" <<CONF
+# A fresh private apt root (file: sources on the same directory, no sandbox).
+apt_root() {
+  local root=$1
+  rm -rf "$root"
+  mkdir -p "$root"/etc/apt/{apt.conf.d,preferences.d,sources.list.d,trusted.gpg.d} "$root"/var/lib/apt/lists/partial "$root"/var/cache/apt/archives/partial "$root"/var/lib/dpkg "$root"/var/log/apt
+  : > "$root/var/lib/dpkg/status"
+  {
+    for s in bookworm bookworm-updates bookworm-backports trixie trixie-updates; do
+      echo "deb [signed-by=$keyring] file:$PWD/testdata/mirror/debian $s main"
+    done
+    for s in bookworm-security trixie-security; do
+      echo "deb [signed-by=$keyring] file:$PWD/testdata/mirror/debian-security $s main"
+    done
+  } > "$root/etc/apt/sources.list"
+  cat > "$root/apt.conf" <<CONF
 Dir "$root/";
 Dir::State "var/lib/apt/";
 Dir::Cache "var/cache/apt/";
@@ -51,11 +51,26 @@ Acquire::By-Hash "no";
 Acquire::Languages "none";
 APT::Sandbox::User "root";
 CONF
-t0=$(secs)
-APT_CONFIG="$root/apt.conf" apt-get -q update > "$work/apt-update.log" 2>&1
-t1=$(secs)
-apt_s=$(elapsed "$t0" "$t1")
-echo "debfleet sync: ${sync_s}s   apt-get update: ${apt_s}s   ratio: $(python3 -c "print(f'{$apt_s / $sync_s:.1f}')")x"
+}
+median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):.3f}")' "$@"; }
+sync_times=()
+apt_times=()
+for run in $(seq "$REPEAT"); do
+  rm -rf "$work/state.redb" "$work/state.redb.d"
+  t0=$(secs)
+  "$bin" --fleet testdata/fleet --state "$work/state.redb" --now "$now" sync --format json > "$work/sync.json"
+  t1=$(secs)
+  sync_times+=("$(elapsed "$t0" "$t1")")
+  apt_root "$work/apt"
+  t0=$(secs)
+  APT_CONFIG="$work/apt/apt.conf" apt-get -q update > "$work/apt-update.log" 2>&1
+  t1=$(secs)
+  apt_times+=("$(elapsed "$t0" "$t1")")
+  echo "run $run: debfleet sync ${sync_times[-1]}s   apt-get update ${apt_times[-1]}s"
+done
+sync_s=$(median "${sync_times[@]}")
+apt_s=$(median "${apt_times[@]}")
+echo "median: debfleet sync: ${sync_s}s   apt-get update: ${apt_s}s   ratio: $(python3 -c "print(f'{$apt_s / $sync_s:.2f}')")x"
 echo "store size: $(du -h "$work/state.redb" | cut -f1)"
 
 echo "== 2. no-change resync (mean of 20)"

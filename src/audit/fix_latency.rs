@@ -5,7 +5,7 @@
 //! - **fix known**: the first tracker import whose entry for the image's
 //!   release lists the planned fixed version (`security_history`);
 //! - **fix mirrored**: the first sync generation whose indexes carried
-//!   every fixing candidate of the plan (`versions_seen`, the generation's
+//!   every fixing candidate of the plan (`versions_seen_by_index`, the generation's
 //!   fetch time);
 //! - **fix available**: the later of the two;
 //! - **planned**: the first fast-track plan that listed the image;

@@ -208,12 +208,16 @@ impl Store {
                 if std::fs::write(&tmp, description).is_ok() {
                     let _ = std::fs::rename(&tmp, &holder);
                 }
-                let store = Store {
+                let mut store = Store {
                     path: path.to_path_buf(),
                     db: Db::Write(db),
                     _holder: Some(HolderFile(holder)),
                 };
-                store.init_schema()?;
+                if store.init_schema()? {
+                    // An upgrade rewrote every package record: release the
+                    // old pages.
+                    store.compact()?;
+                }
                 Ok(store)
             }
         }
@@ -262,9 +266,12 @@ impl Store {
         }
     }
 
-    fn init_schema(&self) -> Result<(), StoreError> {
+    /// Creates the tables, or upgrades an older schema in place; returns
+    /// whether it upgraded.
+    fn init_schema(&self) -> Result<bool, StoreError> {
         let db = self.writer()?;
         let txn = db.begin_write().map_err(|e| self.err(e))?;
+        let mut upgraded = false;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
             let found = meta
@@ -280,6 +287,7 @@ impl Store {
                 Some(1) => {
                     packages::migrate_from_rows(&txn, self)?;
                     migrate_versions_seen(&txn, self)?;
+                    upgraded = true;
                     meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())
                         .map_err(|e| self.err(e))?;
                 }
@@ -300,7 +308,8 @@ impl Store {
             txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
             txn.open_table(SUITE_CHECKED).map_err(|e| self.err(e))?;
         }
-        txn.commit().map_err(|e| self.err(e))
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(upgraded)
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {

@@ -16,7 +16,6 @@ use crate::deb::version;
 use memmap2::Mmap;
 use redb::ReadTransaction;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -136,53 +135,136 @@ pub fn table_path(store: &Store, base: &str, arch: &str) -> PathBuf {
         .join(format!("{base}_{arch}.dft"))
 }
 
-struct VersionEntry {
-    version: String,
+struct VersionEntry<'a> {
+    version: &'a str,
     mask: u32,
     priority: i16,
     best_suite: u16,
 }
 
+/// One package of the table: its name and its run of versions (highest
+/// first) in the flat version list.
+struct PackageEntry<'a> {
+    name: &'a str,
+    first: usize,
+    count: usize,
+}
+
 /// Builds the table bytes for `sources` from the store.
+///
+/// Every (package, version) of the base's indexes for `arch` is copied once
+/// into one string arena, sorted, and merged per (package, version): the
+/// mask of suites carrying it, and the highest suite priority with the
+/// first suite (in fleet.yaml order) that has it.
 pub fn build(
     store: &Store,
     txn: &ReadTransaction,
     sources: &TableSources,
     arch: &str,
 ) -> Result<Vec<u8>, TableError> {
+    struct Seen {
+        name: (usize, usize),
+        version: (usize, usize),
+        position: usize,
+        /// Order of appearance (fleet.yaml suite order, then key order).
+        seq: usize,
+    }
     let records = PackageRecords::open(store, txn)?;
-    let mut packages: BTreeMap<String, Vec<VersionEntry>> = BTreeMap::new();
+    let mut arena = String::new();
+    let mut seen: Vec<Seen> = Vec::new();
+    let push = |arena: &mut String, s: &str| {
+        let start = arena.len();
+        arena.push_str(s);
+        (start, arena.len())
+    };
     for &(id, position) in &sources.indexes {
-        let suite = &sources.suites[position];
         records.for_each_in_index(id, &mut |record| {
-            let (name, ver, pkg_arch) = (record.name, record.version, record.arch);
-            if pkg_arch != arch && pkg_arch != "all" {
+            if record.arch != arch && record.arch != "all" {
                 return Ok(());
             }
-            let entries = packages.entry(name.to_string()).or_default();
-            let bit = 1u32 << position;
-            match entries.iter_mut().find(|e| e.version == ver) {
-                Some(e) => {
-                    e.mask |= bit;
-                    if suite.priority > e.priority {
-                        e.priority = suite.priority;
-                        e.best_suite = position as u16;
-                    }
-                }
-                None => entries.push(VersionEntry {
-                    version: ver.to_string(),
-                    mask: bit,
-                    priority: suite.priority,
-                    best_suite: position as u16,
-                }),
-            }
+            // The same name is usually the previous record's (several
+            // versions, or arch and all): store it once.
+            let name = match seen.last() {
+                Some(last) if &arena[last.name.0..last.name.1] == record.name => last.name,
+                _ => push(&mut arena, record.name),
+            };
+            let version = push(&mut arena, record.version);
+            seen.push(Seen {
+                name,
+                version,
+                position,
+                seq: seen.len(),
+            });
             Ok(())
         })?;
     }
-    for entries in packages.values_mut() {
-        entries.sort_by(|a, b| version::compare(&b.version, &a.version));
+    let text = |span: (usize, usize)| &arena[span.0..span.1];
+    seen.sort_unstable_by(|a, b| {
+        (text(a.name), text(a.version), a.position).cmp(&(
+            text(b.name),
+            text(b.version),
+            b.position,
+        ))
+    });
+    let mut packages: Vec<PackageEntry<'_>> = Vec::new();
+    let mut versions: Vec<VersionEntry<'_>> = Vec::with_capacity(seen.len());
+    // Per version group: when it first appeared, to keep the order of
+    // first appearance among versions that compare equal.
+    let mut first_seen: Vec<usize> = Vec::with_capacity(seen.len());
+    let mut i = 0;
+    while i < seen.len() {
+        let name = text(seen[i].name);
+        let first = versions.len();
+        while i < seen.len() && text(seen[i].name) == name {
+            let version = text(seen[i].version);
+            let mut entry = VersionEntry {
+                version,
+                mask: 0,
+                priority: i16::MIN,
+                best_suite: 0,
+            };
+            let mut appeared = usize::MAX;
+            while i < seen.len() && text(seen[i].name) == name && text(seen[i].version) == version {
+                let p = seen[i].position;
+                appeared = appeared.min(seen[i].seq);
+                let suite = &sources.suites[p];
+                entry.mask |= 1u32 << p;
+                // Positions ascend within the group: the first suite with
+                // the highest priority wins.
+                if suite.priority > entry.priority {
+                    entry.priority = suite.priority;
+                    entry.best_suite = p as u16;
+                }
+                i += 1;
+            }
+            versions.push(entry);
+            first_seen.push(appeared);
+        }
+        let run = &mut versions[first..];
+        let order = &first_seen[first..];
+        let mut ranked: Vec<usize> = (0..run.len()).collect();
+        ranked.sort_by(|&a, &b| {
+            version::compare(run[b].version, run[a].version).then(order[a].cmp(&order[b]))
+        });
+        let sorted: Vec<VersionEntry<'_>> = ranked
+            .iter()
+            .map(|&k| VersionEntry {
+                version: run[k].version,
+                mask: run[k].mask,
+                priority: run[k].priority,
+                best_suite: run[k].best_suite,
+            })
+            .collect();
+        for (slot, entry) in run.iter_mut().zip(sorted) {
+            *slot = entry;
+        }
+        packages.push(PackageEntry {
+            name,
+            first,
+            count: versions.len() - first,
+        });
     }
-    Ok(encode(&sources.key, &sources.suites, &packages))
+    Ok(encode(&sources.key, &sources.suites, &packages, &versions))
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -197,7 +279,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 fn encode(
     key: &Sha256Digest,
     suites: &[TableSuite],
-    packages: &BTreeMap<String, Vec<VersionEntry>>,
+    packages: &[PackageEntry<'_>],
+    versions: &[VersionEntry<'_>],
 ) -> Vec<u8> {
     let mut pool: Vec<u8> = Vec::new();
     let mut intern = |s: &str| -> (u32, u32) {
@@ -214,18 +297,18 @@ fn encode(
         .collect();
     let mut pkg_recs = Vec::with_capacity(packages.len());
     let mut ver_recs = Vec::new();
-    for (name, versions) in packages {
-        let (o, l) = intern(name);
-        pkg_recs.push((o, l, ver_recs.len() as u32, versions.len() as u32));
-        for v in versions {
-            let (vo, vl) = intern(&v.version);
+    for package in packages {
+        let (o, l) = intern(package.name);
+        pkg_recs.push((o, l, ver_recs.len() as u32, package.count as u32));
+        for v in &versions[package.first..package.first + package.count] {
+            let (vo, vl) = intern(v.version);
             ver_recs.push((vo, vl, v.mask, v.priority, v.best_suite));
         }
     }
     let slots = (packages.len() * 2).next_power_of_two().max(8);
     let mut hash = vec![0u32; slots];
-    for (i, name) in packages.keys().enumerate() {
-        let mut s = (fnv1a(name.as_bytes()) as usize) & (slots - 1);
+    for (i, package) in packages.iter().enumerate() {
+        let mut s = (fnv1a(package.name.as_bytes()) as usize) & (slots - 1);
         while hash[s] != 0 {
             s = (s + 1) & (slots - 1);
         }
