@@ -6,10 +6,8 @@ use debfleet::deb::pdiff::PdiffLimits;
 use debfleet::fleet::sources;
 use debfleet::mirror::{HttpOptions, ReleasePolicy};
 use debfleet::store::sync::{SuiteOutcome, SyncOptions, SyncProgress, SyncReport};
-use debfleet::store::table;
 use debfleet::store::{OpenMode, Store};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde_json::json;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -78,9 +76,6 @@ pub(crate) fn parse_timeout(text: &str) -> std::result::Result<Duration, String>
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// Compact the store after a sync that wrote more records than this.
-const COMPACT_AFTER_RECORDS: u64 = 20_000;
-
 struct Bar(Option<ProgressBar>);
 
 impl SyncProgress for Bar {
@@ -138,40 +133,13 @@ pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, S
     Ok((store, report))
 }
 
-/// What follows every sync or import: compaction after a large import
-/// (redb leaves pages half full after bulk inserts) and fresh candidate
-/// tables, so that the next check starts warm.
+/// What follows every sync or import: see [`sources::finish_sync`].
 pub fn after_sync(
     store: &mut Store,
     fleet: &debfleet::fleet::config::FleetConfig,
     report: &SyncReport,
 ) -> Result<()> {
-    let churn: u64 = report
-        .suites
-        .iter()
-        .map(|(_, o)| match o {
-            SuiteOutcome::Updated(s) => s.added + s.removed + s.changed,
-            _ => 0,
-        })
-        .sum();
-    if churn > COMPACT_AFTER_RECORDS {
-        store.compact()?;
-    }
-    // One candidate table per (base, architecture), built in parallel.
-    let tables: Vec<_> = fleet
-        .bases
-        .values()
-        .flat_map(|base| {
-            let spec = sources::base_spec(base);
-            base.architectures
-                .iter()
-                .map(move |arch| (spec.clone(), arch.clone()))
-        })
-        .collect();
-    let store: &Store = store;
-    tables
-        .par_iter()
-        .try_for_each(|(spec, arch)| table::ensure_current(store, spec, arch).map(|_| ()))?;
+    sources::finish_sync(store, fleet, report)?;
     Ok(())
 }
 

@@ -1,11 +1,14 @@
 //! From fleet configuration to what the lower layers need: the suites to
-//! sync (with their mirror and keyring) and each base's suites for the
-//! compiled candidate tables.
+//! sync (with their mirror and keyring), each base's suites for the
+//! compiled candidate tables, and what follows a sync (compaction, fresh
+//! tables).
 
 use super::config::{Base, FleetConfig, MirrorLocation};
 use crate::mirror::MirrorSource;
-use crate::store::sync::SyncTarget;
-use crate::store::table::BaseSpec;
+use crate::store::sync::{SuiteOutcome, SyncReport, SyncTarget};
+use crate::store::table::{self, BaseSpec, TableError};
+use crate::store::{Store, StoreError};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -91,4 +94,53 @@ pub fn base_spec(base: &Base) -> BaseSpec {
             .map(|r| (r.archive.clone(), r.suite.clone(), r.components.clone()))
             .collect(),
     }
+}
+
+/// Compact the store after a sync that wrote more records than this.
+pub const COMPACT_AFTER_RECORDS: u64 = 20_000;
+
+/// Errors of [`finish_sync`].
+#[derive(Debug, thiserror::Error)]
+pub enum FinishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Table(#[from] TableError),
+}
+
+/// What follows every sync or import: compaction after a large import
+/// (redb leaves free pages behind after bulk writes), then the candidate
+/// table of every (base, architecture), rebuilt in parallel where stale, so
+/// that the next check starts warm.
+pub fn finish_sync(
+    store: &mut Store,
+    fleet: &FleetConfig,
+    report: &SyncReport,
+) -> Result<(), FinishError> {
+    let churn: u64 = report
+        .suites
+        .iter()
+        .map(|(_, o)| match o {
+            SuiteOutcome::Updated(s) => s.added + s.removed + s.changed,
+            _ => 0,
+        })
+        .sum();
+    if churn > COMPACT_AFTER_RECORDS {
+        store.compact()?;
+    }
+    let tables: Vec<(BaseSpec, String)> = fleet
+        .bases
+        .values()
+        .flat_map(|base| {
+            let spec = base_spec(base);
+            base.architectures
+                .iter()
+                .map(move |arch| (spec.clone(), arch.clone()))
+        })
+        .collect();
+    let store: &Store = store;
+    tables
+        .par_iter()
+        .try_for_each(|(spec, arch)| table::ensure_current(store, spec, arch).map(|_| ()))?;
+    Ok(())
 }
