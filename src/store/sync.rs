@@ -142,6 +142,9 @@ type Records = Vec<OwnedRecord>;
 struct ParsedIndex {
     fetched: FetchedIndex,
     records: Records,
+    /// The stored chunks, when the index has never been synced (encoded
+    /// here, in parallel, instead of on the writer thread).
+    encoded: Option<Vec<Vec<u8>>>,
 }
 
 enum Prepared {
@@ -413,9 +416,16 @@ fn prepare_suite(
                 ))
             ))
         })?;
+        let encoded = current
+            .is_none()
+            .then(|| packages::encode_new_index(&records));
         indexes.push(PreparedIndex {
             wanted,
-            fetched: Some(ParsedIndex { fetched, records }),
+            fetched: Some(ParsedIndex {
+                fetched,
+                records,
+                encoded,
+            }),
         });
     }
     Ok(Prepared::Changed(Box::new(PreparedSuite {
@@ -653,6 +663,7 @@ fn write_suite(
             id,
             generation,
             &parsed.records,
+            parsed.encoded.as_deref(),
             existing.is_none(),
         )?;
         let total = parsed.records.len() as u64;
@@ -772,13 +783,14 @@ fn write_records(
     id: u32,
     generation: u64,
     records: &Records,
+    encoded: Option<&[Vec<u8>]>,
     fresh: bool,
 ) -> Result<(u64, u64, u64), StoreError> {
     let mut table = txn
         .open_table(packages::PACKAGE_CHUNKS)
         .map_err(|e| store.err(e))?;
     let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
-    let delta = packages::replace_index(&mut table, store, id, records, &mut |change| {
+    let delta = packages::replace_index(&mut table, store, id, records, encoded, &mut |change| {
         let (name, version, gone) = match change {
             Change::Added(name, version) => (name, version, 0),
             Change::Removed(name, version) => (name, version, generation),
