@@ -1,0 +1,175 @@
+//! A store written by an earlier debfleet (schema 1: one `packages` row per
+//! record, `versions_seen` keyed by index key) is refused by read-only
+//! commands and upgraded in place by `sync`, through the binary, with
+//! nothing lost.
+//!
+//! The schema-1 store is made from a synced schema-2 store by rewriting its
+//! two tables into the old layout with redb directly (the old layout is
+//! simple; `store::packages` documents both).
+
+mod common;
+use common::*;
+use debfleet::store::packages::{chunk_payload, decode_chunk};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use std::path::Path;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
+const CHUNKS: TableDefinition<(u32, &str, &str, &str), &[u8]> =
+    TableDefinition::new("package_chunks");
+const SEEN: TableDefinition<(u32, &str, &str), (u64, u64)> =
+    TableDefinition::new("versions_seen_by_index");
+const OLD_ROWS: TableDefinition<(u32, &str, &str, &str), &[u8]> = TableDefinition::new("packages");
+const OLD_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> =
+    TableDefinition::new("versions_seen");
+
+/// Rewrites a schema-2 store into the schema-1 layout.
+fn downgrade_to_schema_1(path: &Path) -> usize {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let mut rows = 0;
+    {
+        let mut names = std::collections::HashMap::new();
+        for item in txn.open_table(INDEXES).unwrap().iter().unwrap() {
+            let (k, v) = item.unwrap();
+            let state: serde_json::Value = serde_json::from_slice(v.value()).unwrap();
+            names.insert(state["id"].as_u64().unwrap() as u32, k.value().to_string());
+        }
+        let chunks = txn.open_table(CHUNKS).unwrap();
+        let mut old_rows = txn.open_table(OLD_ROWS).unwrap();
+        for item in chunks.iter().unwrap() {
+            let (k, v) = item.unwrap();
+            let id = k.value().0;
+            let payload = chunk_payload(v.value()).unwrap();
+            for r in decode_chunk(&payload).unwrap() {
+                old_rows
+                    .insert((id, r.name, r.version, r.arch), r.stanza)
+                    .unwrap();
+                rows += 1;
+            }
+        }
+        let seen = txn.open_table(SEEN).unwrap();
+        let mut old_seen = txn.open_table(OLD_SEEN).unwrap();
+        for item in seen.iter().unwrap() {
+            let (k, v) = item.unwrap();
+            let (id, name, version) = k.value();
+            old_seen
+                .insert((name, version, names[&id].as_str()), v.value())
+                .unwrap();
+        }
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema", 1u64.to_le_bytes().as_slice())
+            .unwrap();
+    }
+    txn.delete_table(CHUNKS).unwrap();
+    txn.delete_table(SEEN).unwrap();
+    txn.commit().unwrap();
+    rows
+}
+
+fn table_names(path: &Path) -> Vec<String> {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    txn.list_tables()
+        .unwrap()
+        .map(|t| t.name().to_string())
+        .collect()
+}
+
+#[test]
+fn a_schema_1_store_is_refused_by_readers_and_upgraded_by_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    small_fleet(dir.path(), &testdata("mirror"), &debian_keyring());
+    // One image with packages behind the security suite, so that check and
+    // plan read the records.
+    std::fs::write(
+        dir.path().join("images/web.yaml"),
+        "image: web\nbase: small\narchitecture: amd64\npackages:\n  \"curl\": \"7.88.1-10+deb12u4\"\n  \"libcurl4\": \"7.88.1-10+deb12u4\"\n  \"libssl3\": \"3.0.20-1~deb12u1\"\n  \"openssh-client\": \"1:9.2p1-2+deb12u7\"\n",
+    )
+    .unwrap();
+    let sync = in_fleet(dir.path(), &["sync"]);
+    assert!(sync.status.success(), "{}", stderr(&sync));
+    let queries: [&[&str]; 5] = [
+        &["check", "--format", "json", "--exit-zero"],
+        &["plan", "--format", "json"],
+        &[
+            "mirror",
+            "seen",
+            "libssl3",
+            "3.0.22-1~deb12u2",
+            "--format",
+            "json",
+        ],
+        &[
+            "mirror",
+            "seen",
+            "ca-certificates",
+            "20230311+deb12u1",
+            "--format",
+            "json",
+        ],
+        &["mirror", "status", "--format", "json"],
+    ];
+    let answer = |args: &[&str]| {
+        let o = in_fleet(dir.path(), args);
+        // 2: updates available (plan).
+        assert!(
+            matches!(o.status.code(), Some(0 | 2)),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        let mut v = json(&o);
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("store_bytes");
+            for suite in obj
+                .get_mut("suites")
+                .and_then(|s| s.as_array_mut())
+                .into_iter()
+                .flatten()
+            {
+                suite["last_synced"] = serde_json::Value::Null;
+            }
+        }
+        v
+    };
+    let before: Vec<_> = queries.iter().map(|q| answer(q)).collect();
+    assert!(
+        before[0].to_string().contains("libssl3") && before[2].to_string().contains("first"),
+        "the queries must see records: {before:?}"
+    );
+    let state = dir.path().join(".debfleet/state.redb");
+    let rows = downgrade_to_schema_1(&state);
+    assert!(rows > 3000, "{rows} records moved to the old layout");
+
+    let refused = in_fleet(dir.path(), &["mirror", "status"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("schema version 1") && err.contains("debfleet sync"),
+        "the refusal must say how to upgrade: {err}"
+    );
+
+    let upgrade = in_fleet(dir.path(), &["sync", "--format", "json"]);
+    assert!(upgrade.status.success(), "{}", stderr(&upgrade));
+    for suite in json(&upgrade)["suites"].as_array().unwrap() {
+        assert!(
+            suite["status"] == "unchanged" || suite["status"] == "not-mirrored",
+            "the upgrade is not a resync: {suite}"
+        );
+    }
+    let names = table_names(&state);
+    assert!(
+        names.iter().any(|n| n == "package_chunks")
+            && !names
+                .iter()
+                .any(|n| n == "packages" || n == "versions_seen"),
+        "{names:?}"
+    );
+    // The candidate tables are rebuilt from the upgraded records.
+    std::fs::remove_dir_all(dir.path().join(".debfleet/state.redb.d/tables")).unwrap();
+    let after: Vec<_> = queries.iter().map(|q| answer(q)).collect();
+    assert_eq!(before, after, "the upgrade lost or changed something");
+    let verify = in_fleet(dir.path(), &["mirror", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+}
