@@ -140,6 +140,9 @@ struct VersionEntry<'a> {
     mask: u32,
     priority: i16,
     best_suite: u16,
+    /// When this version first appeared (fleet.yaml suite order, then key
+    /// order): orders versions that compare equal.
+    appeared: usize,
 }
 
 /// One package of the table: its name and its run of versions (highest
@@ -208,9 +211,6 @@ pub fn build(
     });
     let mut packages: Vec<PackageEntry<'_>> = Vec::new();
     let mut versions: Vec<VersionEntry<'_>> = Vec::with_capacity(seen.len());
-    // Per version group: when it first appeared, to keep the order of
-    // first appearance among versions that compare equal.
-    let mut first_seen: Vec<usize> = Vec::with_capacity(seen.len());
     let mut i = 0;
     while i < seen.len() {
         let name = text(seen[i].name);
@@ -222,11 +222,11 @@ pub fn build(
                 mask: 0,
                 priority: i16::MIN,
                 best_suite: 0,
+                appeared: usize::MAX,
             };
-            let mut appeared = usize::MAX;
             while i < seen.len() && text(seen[i].name) == name && text(seen[i].version) == version {
                 let p = seen[i].position;
-                appeared = appeared.min(seen[i].seq);
+                entry.appeared = entry.appeared.min(seen[i].seq);
                 let suite = &sources.suites[p];
                 entry.mask |= 1u32 << p;
                 // Positions ascend within the group: the first suite with
@@ -238,26 +238,11 @@ pub fn build(
                 i += 1;
             }
             versions.push(entry);
-            first_seen.push(appeared);
         }
-        let run = &mut versions[first..];
-        let order = &first_seen[first..];
-        let mut ranked: Vec<usize> = (0..run.len()).collect();
-        ranked.sort_by(|&a, &b| {
-            version::compare(run[b].version, run[a].version).then(order[a].cmp(&order[b]))
+        // Highest first; equal versions in order of first appearance.
+        versions[first..].sort_by(|a, b| {
+            version::compare(b.version, a.version).then(a.appeared.cmp(&b.appeared))
         });
-        let sorted: Vec<VersionEntry<'_>> = ranked
-            .iter()
-            .map(|&k| VersionEntry {
-                version: run[k].version,
-                mask: run[k].mask,
-                priority: run[k].priority,
-                best_suite: run[k].best_suite,
-            })
-            .collect();
-        for (slot, entry) in run.iter_mut().zip(sorted) {
-            *slot = entry;
-        }
         packages.push(PackageEntry {
             name,
             first,
