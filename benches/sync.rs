@@ -18,6 +18,9 @@ use debfleet::store::{OpenMode, Store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../tests/common/apt_root.rs"]
+mod apt_root;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -43,19 +46,7 @@ fn full_sync(fleet: &FleetConfig, dir: &Path) {
 fn apt_root(dir: &Path) -> PathBuf {
     let mirror = root().join("testdata/mirror");
     let keyring = root().join("testdata/keyrings/debian-archive-keyring.gpg");
-    for sub in [
-        "etc/apt/apt.conf.d",
-        "etc/apt/preferences.d",
-        "etc/apt/sources.list.d",
-        "etc/apt/trusted.gpg.d",
-        "var/lib/apt/lists/partial",
-        "var/cache/apt/archives/partial",
-        "var/lib/dpkg",
-        "var/log/apt",
-    ] {
-        std::fs::create_dir_all(dir.join(sub)).expect("apt root");
-    }
-    std::fs::write(dir.join("var/lib/dpkg/status"), "").expect("status");
+    apt_root::create(dir).expect("apt root");
     let mut sources = String::new();
     for (archive, suites) in [
         (

@@ -714,19 +714,7 @@ struct PrivateApt {
 
 impl PrivateApt {
     fn new(root: &Path, repo: &Path) -> PrivateApt {
-        for sub in [
-            "etc/apt/apt.conf.d",
-            "etc/apt/preferences.d",
-            "etc/apt/sources.list.d",
-            "etc/apt/trusted.gpg.d",
-            "var/lib/apt/lists/partial",
-            "var/cache/apt/archives/partial",
-            "var/lib/dpkg",
-            "var/log/apt",
-        ] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-        }
-        std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        common::apt_root::create(root).unwrap();
         let r = root.display();
         let conf = format!(
             "Dir \"{r}/\";\nDir::State \"{r}/var/lib/apt/\";\nDir::Cache \"{r}/var/cache/apt/\";\n\

@@ -2,6 +2,7 @@
 //! temporary fleets over the bundled mirror slice.
 #![allow(dead_code)]
 
+pub mod apt_root;
 pub mod bounded;
 
 use std::path::{Path, PathBuf};
