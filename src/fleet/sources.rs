@@ -97,7 +97,7 @@ pub fn base_spec(base: &Base) -> BaseSpec {
 }
 
 /// Compact the store after a sync that wrote more records than this.
-pub const COMPACT_AFTER_RECORDS: u64 = 20_000;
+const COMPACT_AFTER_RECORDS: u64 = 20_000;
 
 /// Errors of [`finish_sync`].
 #[derive(Debug, thiserror::Error)]

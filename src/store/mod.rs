@@ -437,19 +437,6 @@ impl Store {
             .map(|v| v.value().to_vec()))
     }
 
-    /// Versions of `package` recorded for an index, with their stanzas.
-    pub fn package_versions(
-        &self,
-        index_key: &str,
-        package: &str,
-    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
-        let txn = self.read()?;
-        let Some(index) = self.index_in(&txn, index_key)? else {
-            return Ok(Vec::new());
-        };
-        packages::PackageRecords::open(self, &txn)?.versions(index.id, package)
-    }
-
     /// First and last generation in which `package` `version` was present in
     /// an index: (first seen, generation that removed it; None = still present).
     pub fn version_seen(
