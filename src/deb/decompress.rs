@@ -14,7 +14,10 @@
 //! - xz: `liblzma`. Debian's large `Packages.xz` files are written by
 //!   multi-threaded `xz` and hold several independent blocks (bookworm
 //!   main/amd64: 2 blocks of 24 MiB), which liblzma's threaded decoder decodes
-//!   in parallel: 2 threads when the machine has 2 CPUs or more.
+//!   in parallel: 2 threads when the machine has 2 CPUs or more. A caller
+//!   that checks the content's SHA-256 itself uses
+//!   [`decompress_hash_checked`], which decodes such blocks on the rayon pool
+//!   without their CRC64 ([`super::xz_blocks`]).
 //!   [`decompress`], which sees the whole input, reads the block count from the
 //!   xz index at the end and uses the plain single-threaded decoder for
 //!   single-block files (the small suites), where the threaded one would only
@@ -269,6 +272,33 @@ pub fn decompress(
         decoder(data, compression, limit)
     };
     read_bounded(&mut reader, limit).map_err(|e| DecompressError::from_io(e, compression))
+}
+
+/// [`decompress`] for a caller that verifies the decoded content against a
+/// cryptographic hash itself (an index whose uncompressed SHA-256 the signed
+/// Release lists). A multi-block xz stream is then decoded block by block in
+/// parallel, without the blocks' own CRC64 checks
+/// ([`super::xz_blocks`]); everything else goes through [`decompress`].
+/// The `limit` rule holds either way: blocks recording more than `limit`
+/// bytes in all are [`DecompressError::TooLarge`] before anything is decoded.
+pub fn decompress_hash_checked(
+    data: &[u8],
+    compression: Compression,
+    limit: u64,
+) -> Result<Vec<u8>, DecompressError> {
+    if compression == Compression::Xz
+        && let Some(plan) = super::xz_blocks::plan(data)
+    {
+        let total = plan.last().map_or(0, |b| b.output.end) as u64;
+        if total > limit {
+            return Err(DecompressError::TooLarge { limit });
+        }
+        return super::xz_blocks::decode(data, &plan).map_err(|e| DecompressError::Corrupt {
+            format: Compression::Xz,
+            detail: e.to_string(),
+        });
+    }
+    decompress(data, compression, limit)
 }
 
 /// Reads `reader` to its end into a vector of at most `limit` bytes (the
@@ -1040,6 +1070,32 @@ mod tests {
         assert_eq!(xz_block_count(b""), None);
         assert_eq!(xz_block_count(b"YZ"), None);
         assert_eq!(xz_block_count(&[0xff; 64]), None);
+    }
+
+    #[test]
+    fn hash_checked_decoding_matches_and_keeps_the_limit() {
+        let xz = std::fs::read(testdata(
+            "mirror/debian/dists/bookworm/main/binary-amd64/Packages.xz",
+        ))
+        .unwrap();
+        let size = 50_060_337;
+        let parallel = decompress_hash_checked(&xz, Compression::Xz, size).unwrap();
+        assert_eq!(parallel, decompress(&xz, Compression::Xz, size).unwrap());
+        assert!(matches!(
+            decompress_hash_checked(&xz, Compression::Xz, size - 1),
+            Err(DecompressError::TooLarge { .. })
+        ));
+        // Not xz, or a single block: the ordinary decoder.
+        let text = sample_text();
+        let one_block = xz_lib(&text, 6);
+        assert_eq!(
+            decompress_hash_checked(&one_block, Compression::Xz, 1 << 20).unwrap(),
+            text
+        );
+        assert_eq!(
+            decompress_hash_checked(&gzip_lib(&text), Compression::Gzip, 1 << 20).unwrap(),
+            text
+        );
     }
 
     #[test]

@@ -12,3 +12,4 @@ pub mod pdiff;
 pub mod relation;
 pub mod release;
 pub mod version;
+pub mod xz_blocks;

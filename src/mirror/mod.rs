@@ -285,23 +285,28 @@ pub fn fetch_index(
                 let limit = target
                     .as_ref()
                     .map_or(MAX_UNDECLARED_INDEX_BYTES, |t| t.size);
-                let content =
-                    decompress::decompress(&bytes, *compression, limit).map_err(|source_err| {
-                        let location = source.describe(&format!("{dir}/{}", entry.path));
-                        match source_err {
-                            decompress::DecompressError::TooLarge { limit } if target.is_none() => {
-                                MirrorError::UndeclaredTooLarge {
-                                    location,
-                                    path: path.to_string(),
-                                    limit,
-                                }
-                            }
-                            source_err => MirrorError::Decompress {
+                // With a signed uncompressed entry the content's SHA-256 is
+                // checked below, which lets the decoder skip xz's own checks.
+                let decoded = match &target {
+                    Some(_) => decompress::decompress_hash_checked(&bytes, *compression, limit),
+                    None => decompress::decompress(&bytes, *compression, limit),
+                };
+                let content = decoded.map_err(|source_err| {
+                    let location = source.describe(&format!("{dir}/{}", entry.path));
+                    match source_err {
+                        decompress::DecompressError::TooLarge { limit } if target.is_none() => {
+                            MirrorError::UndeclaredTooLarge {
                                 location,
-                                source: source_err,
-                            },
+                                path: path.to_string(),
+                                limit,
+                            }
                         }
-                    })?;
+                        source_err => MirrorError::Decompress {
+                            location,
+                            source: source_err,
+                        },
+                    }
+                })?;
                 let sha256 = Sha256Digest::of(&content);
                 let size = content.len() as u64;
                 if let Some(t) = &target {
