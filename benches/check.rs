@@ -31,6 +31,7 @@ fn synced_store(dir: &Path) -> (FleetConfig, Store) {
         policy: ReleasePolicy::default(),
         pdiff: PdiffLimits::default(),
         actor: "bench".to_string(),
+        tables: Vec::new(),
     };
     debfleet::store::sync::sync(&store, &targets, &options, &NoProgress).expect("sync");
     (fleet, store)
@@ -45,6 +46,7 @@ fn benches(c: &mut Criterion) {
         policy: ReleasePolicy::default(),
         pdiff: PdiffLimits::default(),
         actor: "bench".to_string(),
+        tables: Vec::new(),
     };
     let mut group = c.benchmark_group("sync");
     group.sample_size(20);

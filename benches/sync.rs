@@ -18,6 +18,10 @@ use debfleet::store::{OpenMode, Store};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// The allocator the debfleet binary uses (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/common/apt_root.rs"]
 mod apt_root;
 
@@ -35,6 +39,7 @@ fn full_sync(fleet: &FleetConfig, dir: &Path) {
         policy: ReleasePolicy::default(),
         pdiff: PdiffLimits::default(),
         actor: "bench".to_string(),
+        tables: sources::table_targets(fleet),
     };
     let report =
         debfleet::store::sync::sync(&store, &targets, &options, &NoProgress).expect("sync");

@@ -1,11 +1,13 @@
-//! A store written by an earlier debfleet (schema 1: one `packages` row per
-//! record, `versions_seen` keyed by index key) is refused by read-only
-//! commands and upgraded in place by `sync`, through the binary, with
-//! nothing lost.
+//! Stores written by earlier debfleets, through the binary:
+//! - schema 1 (one `packages` row per record, `versions_seen` keyed by
+//!   index key) is refused by read-only commands and upgraded in place by
+//!   `sync`, with nothing lost;
+//! - schema 2 (chunks, but a first-seen row for every version) is read as
+//!   is, and `sync` only bumps its number.
 //!
-//! The schema-1 store is made from a synced schema-2 store by rewriting its
-//! two tables into the old layout with redb directly (the old layout is
-//! simple; `store::packages` documents both).
+//! The old stores are made from a synced store by rewriting its tables
+//! into the old layouts with redb directly (they are simple;
+//! `store::packages` and `store` document them).
 
 mod common;
 use common::*;
@@ -23,10 +25,77 @@ const OLD_ROWS: TableDefinition<(u32, &str, &str, &str), &[u8]> = TableDefinitio
 const OLD_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> =
     TableDefinition::new("versions_seen");
 
-/// Rewrites a schema-2 store into the schema-1 layout.
+/// Rewrites a schema-3 store into the schema-2 layout: every implicit
+/// first-seen row (a version present since its index's first sync) is
+/// written out, and the indexes lose `first_generation`. Returns the
+/// number of rows written.
+fn materialize_first_seen(txn: &redb::WriteTransaction) -> usize {
+    let mut written = 0;
+    let mut indexes = txn.open_table(INDEXES).unwrap();
+    let mut states = Vec::new();
+    for item in indexes.iter().unwrap() {
+        let (k, v) = item.unwrap();
+        let state: serde_json::Value = serde_json::from_slice(v.value()).unwrap();
+        states.push((k.value().to_string(), state));
+    }
+    let chunks = txn.open_table(CHUNKS).unwrap();
+    let mut seen = txn.open_table(SEEN).unwrap();
+    for (key, mut state) in states {
+        let Some(first) = state
+            .as_object_mut()
+            .unwrap()
+            .remove("first_generation")
+            .and_then(|g| g.as_u64())
+        else {
+            continue;
+        };
+        let id = state["id"].as_u64().unwrap() as u32;
+        for item in chunks
+            .range((id, "", "", "")..(id + 1, "", "", ""))
+            .unwrap()
+        {
+            let (_, v) = item.unwrap();
+            let payload = chunk_payload(v.value()).unwrap();
+            for r in decode_chunk(&payload).unwrap() {
+                if seen.get((id, r.name, r.version)).unwrap().is_none() {
+                    seen.insert((id, r.name, r.version), (first, 0)).unwrap();
+                    written += 1;
+                }
+            }
+        }
+        indexes
+            .insert(key.as_str(), serde_json::to_vec(&state).unwrap().as_slice())
+            .unwrap();
+    }
+    written
+}
+
+/// Rewrites a schema-3 store into the schema-2 layout.
+fn downgrade_to_schema_2(path: &Path) -> usize {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let written = materialize_first_seen(&txn);
+    txn.open_table(META)
+        .unwrap()
+        .insert("schema", 2u64.to_le_bytes().as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    written
+}
+
+fn schema(path: &Path) -> u64 {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    let v = meta.get("schema").unwrap().unwrap();
+    u64::from_le_bytes(v.value().try_into().unwrap())
+}
+
+/// Rewrites a schema-3 store into the schema-1 layout.
 fn downgrade_to_schema_1(path: &Path) -> usize {
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_write().unwrap();
+    materialize_first_seen(&txn);
     let mut rows = 0;
     {
         let mut names = std::collections::HashMap::new();
@@ -77,42 +146,58 @@ fn table_names(path: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_schema_1_store_is_refused_by_readers_and_upgraded_by_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    small_fleet(dir.path(), &testdata("mirror"), &debian_keyring());
-    // One image with packages behind the security suite, so that check and
-    // plan read the records.
-    std::fs::write(
-        dir.path().join("images/web.yaml"),
-        "image: web\nbase: small\narchitecture: amd64\npackages:\n  \"curl\": \"7.88.1-10+deb12u4\"\n  \"libcurl4\": \"7.88.1-10+deb12u4\"\n  \"libssl3\": \"3.0.20-1~deb12u1\"\n  \"openssh-client\": \"1:9.2p1-2+deb12u7\"\n",
-    )
-    .unwrap();
-    let sync = in_fleet(dir.path(), &["sync"]);
-    assert!(sync.status.success(), "{}", stderr(&sync));
-    let queries: [&[&str]; 5] = [
-        &["check", "--format", "json", "--exit-zero"],
-        &["plan", "--format", "json"],
-        &[
-            "mirror",
-            "seen",
-            "libssl3",
-            "3.0.22-1~deb12u2",
-            "--format",
-            "json",
-        ],
-        &[
-            "mirror",
-            "seen",
-            "ca-certificates",
-            "20230311+deb12u1",
-            "--format",
-            "json",
-        ],
-        &["mirror", "status", "--format", "json"],
-    ];
-    let answer = |args: &[&str]| {
-        let o = in_fleet(dir.path(), args);
+/// A fleet synced from the bundled slice, and the answers of queries that
+/// read package records and first-seen rows (volatile fields removed).
+struct Synced {
+    dir: tempfile::TempDir,
+    queries: [&'static [&'static str]; 5],
+}
+
+impl Synced {
+    fn new() -> Synced {
+        let dir = tempfile::tempdir().unwrap();
+        small_fleet(dir.path(), &testdata("mirror"), &debian_keyring());
+        // One image with packages behind the security suite, so that check and
+        // plan read the records.
+        std::fs::write(
+            dir.path().join("images/web.yaml"),
+            "image: web\nbase: small\narchitecture: amd64\npackages:\n  \"curl\": \"7.88.1-10+deb12u4\"\n  \"libcurl4\": \"7.88.1-10+deb12u4\"\n  \"libssl3\": \"3.0.20-1~deb12u1\"\n  \"openssh-client\": \"1:9.2p1-2+deb12u7\"\n",
+        )
+        .unwrap();
+        let sync = in_fleet(dir.path(), &["sync"]);
+        assert!(sync.status.success(), "{}", stderr(&sync));
+        Synced {
+            dir,
+            queries: [
+                &["check", "--format", "json", "--exit-zero"],
+                &["plan", "--format", "json"],
+                &[
+                    "mirror",
+                    "seen",
+                    "libssl3",
+                    "3.0.22-1~deb12u2",
+                    "--format",
+                    "json",
+                ],
+                &[
+                    "mirror",
+                    "seen",
+                    "ca-certificates",
+                    "20230311+deb12u1",
+                    "--format",
+                    "json",
+                ],
+                &["mirror", "status", "--format", "json"],
+            ],
+        }
+    }
+
+    fn state(&self) -> std::path::PathBuf {
+        self.dir.path().join(".debfleet/state.redb")
+    }
+
+    fn answer(&self, args: &[&str]) -> serde_json::Value {
+        let o = in_fleet(self.dir.path(), args);
         // 2: updates available (plan).
         assert!(
             matches!(o.status.code(), Some(0 | 2)),
@@ -132,8 +217,34 @@ fn a_schema_1_store_is_refused_by_readers_and_upgraded_by_sync() {
             }
         }
         v
-    };
-    let before: Vec<_> = queries.iter().map(|q| answer(q)).collect();
+    }
+
+    fn answers(&self) -> Vec<serde_json::Value> {
+        self.queries.iter().map(|q| self.answer(q)).collect()
+    }
+}
+
+#[test]
+fn a_schema_2_store_is_read_as_is_and_bumped_by_sync() {
+    let synced = Synced::new();
+    let before = synced.answers();
+    let state = synced.state();
+    let written = downgrade_to_schema_2(&state);
+    assert!(written > 3000, "{written} implicit rows written out");
+    std::fs::remove_dir_all(synced.dir.path().join(".debfleet/state.redb.d/tables")).unwrap();
+    assert_eq!(before, synced.answers(), "a schema-2 store reads the same");
+    assert_eq!(schema(&state), 2, "readers do not write");
+    let sync = in_fleet(synced.dir.path(), &["sync", "--format", "json"]);
+    assert!(sync.status.success(), "{}", stderr(&sync));
+    assert_eq!(schema(&state), 3);
+    assert_eq!(before, synced.answers());
+}
+
+#[test]
+fn a_schema_1_store_is_refused_by_readers_and_upgraded_by_sync() {
+    let synced = Synced::new();
+    let dir = &synced.dir;
+    let before = synced.answers();
     assert!(
         before[0].to_string().contains("libssl3") && before[2].to_string().contains("first"),
         "the queries must see records: {before:?}"
@@ -168,8 +279,9 @@ fn a_schema_1_store_is_refused_by_readers_and_upgraded_by_sync() {
     );
     // The candidate tables are rebuilt from the upgraded records.
     std::fs::remove_dir_all(dir.path().join(".debfleet/state.redb.d/tables")).unwrap();
-    let after: Vec<_> = queries.iter().map(|q| answer(q)).collect();
+    let after = synced.answers();
     assert_eq!(before, after, "the upgrade lost or changed something");
+    assert_eq!(schema(&state), 3);
     let verify = in_fleet(dir.path(), &["mirror", "verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
 }

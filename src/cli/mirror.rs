@@ -488,6 +488,7 @@ fn import(global: &super::GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         },
         pdiff: PdiffLimits::default(),
         actor: global.actor(),
+        tables: debfleet::fleet::sources::table_targets(&fleet),
     };
     let report = bundle::import(&store, &extracted, &targets, &options, &NoProgress)?;
     for key in &report.not_in_fleet {

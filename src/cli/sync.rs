@@ -123,6 +123,7 @@ pub fn run_sync(global: &super::GlobalArgs, args: &SyncArgs) -> Result<(Store, S
         },
         pdiff: PdiffLimits::default(),
         actor: global.actor(),
+        tables: sources::table_targets(&fleet),
     };
     let progress = Bar(bar);
     let report = debfleet::store::sync::sync(&store, &targets, &options, &progress)?;

@@ -99,6 +99,21 @@ pub fn base_spec(base: &Base) -> BaseSpec {
 /// Compact the store after a sync that wrote more records than this.
 const COMPACT_AFTER_RECORDS: u64 = 20_000;
 
+/// Every (base, architecture) of the fleet: the candidate tables a sync
+/// keeps current (pass them as [`crate::store::sync::SyncOptions::tables`]).
+pub fn table_targets(fleet: &FleetConfig) -> Vec<(BaseSpec, String)> {
+    fleet
+        .bases
+        .values()
+        .flat_map(|base| {
+            let spec = base_spec(base);
+            base.architectures
+                .iter()
+                .map(move |arch| (spec.clone(), arch.clone()))
+        })
+        .collect()
+}
+
 /// Errors of [`finish_sync`].
 #[derive(Debug, thiserror::Error)]
 pub enum FinishError {
@@ -128,16 +143,7 @@ pub fn finish_sync(
     if churn > COMPACT_AFTER_RECORDS {
         store.compact()?;
     }
-    let tables: Vec<(BaseSpec, String)> = fleet
-        .bases
-        .values()
-        .flat_map(|base| {
-            let spec = base_spec(base);
-            base.architectures
-                .iter()
-                .map(move |arch| (spec.clone(), arch.clone()))
-        })
-        .collect();
+    let tables = table_targets(fleet);
     let store: &Store = store;
     tables
         .par_iter()

@@ -31,6 +31,20 @@ pub fn encode(data: &[u8], compress: bool) -> Vec<u8> {
     }
 }
 
+/// Length of the stored form of `data` kept as is (raw tag plus bytes).
+pub fn raw_len(data: &[u8]) -> usize {
+    data.len() + 1
+}
+
+/// Writes the stored form of `data` kept as is (what `encode(data, false)`
+/// returns) into `out`, which is [`raw_len`] bytes long.
+pub fn encode_raw_into(out: &mut [u8], data: &[u8]) {
+    if let Some((tag, rest)) = out.split_first_mut() {
+        *tag = RAW;
+        rest.copy_from_slice(data);
+    }
+}
+
 /// Errors decoding a stored blob.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -63,4 +77,19 @@ pub fn decode(stored: &[u8], key: &Sha256Digest, limit: u64) -> Result<Vec<u8>, 
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_written_in_place_is_what_encode_stores_and_decodes_back() {
+        let data = b"InRelease bytes\n";
+        let mut out = vec![0xAA; raw_len(data)];
+        encode_raw_into(&mut out, data);
+        assert_eq!(out, encode(data, false));
+        let key = Sha256Digest::of(data);
+        assert_eq!(decode(&out, &key, 1 << 20).unwrap(), data);
+    }
 }

@@ -11,7 +11,7 @@
 //! | `indexes` | `archive/suite/component/arch` | [`IndexState`] (JSON) |
 //! | `blobs` | SHA-256 of the stored bytes | content-addressed raw files |
 //! | `package_chunks` | (index id, package, version, arch) of a chunk's first record | a sorted run of package records, see [`packages`] |
-//! | `versions_seen_by_index` | (index id, package, version) | (first generation, gone generation) |
+//! | `versions_seen_by_index` | (index id, package, version) | (first generation, gone generation); only versions added or removed after the index's first sync (the others are implicit, see [`IndexState::first_generation`]) |
 //! | `suite_checked` | `archive/suite` | unix time of the last sync that confirmed it |
 //! | `pool_catalog` | (package, version, arch) | [`pool::PoolRecord`] (JSON), see [`pool`] |
 //!
@@ -38,8 +38,16 @@ pub use records::{Generation, GenerationIndex, IndexState, SuiteState};
 /// Schema version written into `meta`; bumped on incompatible changes.
 /// Version 1 kept one `packages` row per record; version 2 keeps sorted
 /// chunks in `package_chunks` (a writer upgrades a version-1 store in
-/// place, in one transaction).
-pub const SCHEMA_VERSION: u64 = 2;
+/// place, in one transaction); version 3 leaves out the first-seen rows of
+/// the versions an index had when it was first synced
+/// ([`IndexState::first_generation`]). A version-2 store is a valid
+/// version-3 store (all its rows are explicit): it is read as is, and a
+/// writer only bumps the number, so that an older debfleet refuses a store
+/// whose rows it would misread.
+pub const SCHEMA_VERSION: u64 = 3;
+
+/// Schemas this debfleet reads without upgrading.
+const READABLE_SCHEMAS: [u64; 2] = [2, SCHEMA_VERSION];
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SUITES: TableDefinition<&str, &[u8]> = TableDefinition::new("suites");
@@ -284,6 +292,10 @@ impl Store {
                         .map_err(|e| self.err(e))?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
+                Some(2) => {
+                    meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
                 Some(1) => {
                     packages::migrate_from_rows(&txn, self)?;
                     migrate_versions_seen(&txn, self)?;
@@ -320,7 +332,7 @@ impl Store {
             .map_err(|e| self.err(e))?
             .map(|v| decode_u64(v.value()))
             .unwrap_or(0);
-        if found != SCHEMA_VERSION {
+        if !READABLE_SCHEMAS.contains(&found) {
             return Err(StoreError::Schema {
                 path: self.path.clone(),
                 found,
@@ -447,6 +459,7 @@ impl Store {
         let txn = self.read()?;
         let table = txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
         let indexes = txn.open_table(INDEXES).map_err(|e| self.err(e))?;
+        let records = packages::PackageRecords::open(self, &txn)?;
         let mut out = Vec::new();
         for item in indexes.iter().map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
@@ -458,6 +471,14 @@ impl Store {
             {
                 let (first, gone) = seen.value();
                 out.push((k.value().to_string(), first, (gone != 0).then_some(gone)));
+            } else if let Some(first) = index.first_generation
+                && records
+                    .versions(index.id, package)?
+                    .iter()
+                    .any(|(v, _, _)| v == version)
+            {
+                // Present since the index's first sync: no row (implicit).
+                out.push((k.value().to_string(), first, None));
             }
         }
         Ok(out)

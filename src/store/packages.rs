@@ -61,6 +61,16 @@ impl OwnedRecord {
         (&self.name, &self.version, &self.arch)
     }
 
+    /// The record as a chunk reader would see it.
+    pub fn as_record(&self) -> Record<'_> {
+        Record {
+            name: &self.name,
+            version: &self.version,
+            arch: &self.arch,
+            stanza: &self.stanza,
+        }
+    }
+
     fn encoded_len(&self) -> usize {
         16 + self.name.len() + self.version.len() + self.arch.len() + self.stanza.len()
     }
@@ -911,6 +921,7 @@ mod tests {
                         packages: 600,
                         blob: String::new(),
                         blob_path: String::new(),
+                        first_generation: None,
                     };
                     let json = serde_json::to_vec(&state).unwrap();
                     indexes.insert(key, json.as_slice()).unwrap();

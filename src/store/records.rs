@@ -115,4 +115,11 @@ pub struct IndexState {
     pub packages: u64,
     pub blob: String,
     pub blob_path: String,
+    /// The generation that first synced this index, when the index's
+    /// first-seen rows are implicit (schema 3): a version present in its
+    /// package chunks without a `versions_seen_by_index` row was first seen
+    /// in this generation and is still present. `None` for an index synced
+    /// before schema 3, where every version seen has a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_generation: Option<u64>,
 }

@@ -5,13 +5,17 @@
 //! wanted index is present, stop (one read, one hash). Otherwise verify it,
 //! and for each wanted index whose signed SHA-256 differs from the stored
 //! one, fetch it (pdiff or whole), verify it, parse it, and write only the
-//! added, removed and changed package records in one write transaction per
-//! suite. A suite that fails leaves its previous generation untouched; other
-//! suites go on. Fetching, decompression and parsing run in parallel across
-//! suites; writes are serial (one redb writer).
+//! added, removed and changed package records. All suites of a run are
+//! written in one write transaction (one durable commit). A suite that fails
+//! leaves its previous generation untouched; other suites go on. Fetching,
+//! decompression and parsing run in parallel across suites; writes are
+//! serial (one redb writer), in target order. While the commit is written,
+//! the candidate tables asked for in [`SyncOptions::tables`] are built from
+//! the records in memory.
 
-use super::packages::{self, Change, OwnedRecord};
+use super::packages::{self, Change, OwnedRecord, PackageRecords, Record};
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
+use super::table::{self, BaseSpec, RecordSource, TableSources};
 use super::{
     BLOBS, GENERATIONS, INDEXES, META, SUITE_CHECKED, SUITES, Store, StoreError, VERSIONS_SEEN,
     blob,
@@ -57,6 +61,11 @@ pub struct SyncOptions {
     pub pdiff: PdiffLimits,
     /// Who runs the sync, recorded with each new generation's journal entry.
     pub actor: String,
+    /// Candidate tables ((base, architecture)) to rebuild from this run's
+    /// records while the commit is written, when a suite changed. Best
+    /// effort: a table that could not be built here is rebuilt when it is
+    /// next needed ([`table::ensure_current`]).
+    pub tables: Vec<(BaseSpec, String)>,
 }
 
 /// What happened to one suite.
@@ -141,10 +150,28 @@ type Records = Vec<OwnedRecord>;
 
 struct ParsedIndex {
     fetched: FetchedIndex,
+    /// The blob that keeps the verified file, prepared off the writer.
+    /// (`fetched.original` is moved into it and `fetched.content` freed.)
+    blob: PendingBlob,
     records: Records,
     /// The stored chunks, when the index has never been synced (encoded
     /// here, in parallel, instead of on the writer thread).
     encoded: Option<Vec<Vec<u8>>>,
+}
+
+/// A blob to store: the original compressed file as verified, or zstd of
+/// the content when there is none (e.g. after pdiff), with its Release path.
+struct PendingBlob {
+    key: Sha256Digest,
+    stored: StoredBlob,
+    path: String,
+}
+
+enum StoredBlob {
+    /// The bytes as verified (stored with the raw tag, see [`blob`]).
+    Raw(Vec<u8>),
+    /// Already encoded by [`blob::encode`].
+    Encoded(Vec<u8>),
 }
 
 enum Prepared {
@@ -178,6 +205,8 @@ pub fn sync(
     let db = store.writer()?;
     let txn = db.begin_write().map_err(|e| store.err(e))?;
     let mut report = SyncReport { suites: Vec::new() };
+    // The records of the indexes written, kept for the tables when asked.
+    let mut kept: HashMap<u32, Records> = HashMap::new();
     let cancelled = std::sync::atomic::AtomicBool::new(false);
     let (sender, receiver) = std::sync::mpsc::channel::<(usize, Result<Prepared, String>)>();
     let written: Result<(), StoreError> = std::thread::scope(|scope| {
@@ -226,13 +255,15 @@ pub fn sync(
                 Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
                 Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
                 // A store error aborts the transaction: nothing of this run lands.
-                Ok(Prepared::Changed(p)) => match write_suite(&txn, store, target, *p, options) {
-                    Ok(summary) => SuiteOutcome::Updated(summary),
-                    Err(e) => {
-                        cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Err(e);
+                Ok(Prepared::Changed(p)) => {
+                    match write_suite(&txn, store, target, *p, options, &mut kept) {
+                        Ok(summary) => SuiteOutcome::Updated(summary),
+                        Err(e) => {
+                            cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return Err(e);
+                        }
                     }
-                },
+                }
             };
             progress.suite_finished(&target.key(), &outcome);
             report.suites.push((target.key(), outcome));
@@ -241,8 +272,112 @@ pub fn sync(
     });
     written?;
     record_checked(&txn, store, &report, options.now)?;
-    txn.commit().map_err(|e| store.err(e))?;
+    let tables = if kept.is_empty() {
+        Vec::new()
+    } else {
+        new_table_sources(&txn, store, &options.tables)
+    };
+    let committed = std::thread::scope(|scope| {
+        let kept = &kept;
+        let tables = &tables;
+        scope.spawn(move || build_tables(store, tables, kept));
+        txn.commit().map_err(|e| store.err(e))
+    });
+    // Freeing the kept records takes tens of milliseconds: in the background.
+    rayon::spawn(move || drop(kept));
+    committed?;
     Ok(report)
+}
+
+/// The sources of the asked-for tables as of the run's write transaction
+/// (the new state). A table whose sources cannot be computed is left out.
+fn new_table_sources(
+    txn: &WriteTransaction,
+    store: &Store,
+    tables: &[(BaseSpec, String)],
+) -> Vec<(String, String, TableSources)> {
+    let (Ok(suites), Ok(indexes)) = (txn.open_table(SUITES), txn.open_table(INDEXES)) else {
+        return Vec::new();
+    };
+    tables
+        .iter()
+        .filter_map(|(base, arch)| {
+            table::sources_with(
+                base,
+                arch,
+                &mut |key| json_row(store, &suites, key),
+                &mut |key| json_row(store, &indexes, key),
+            )
+            .ok()
+            .map(|sources| (base.name.clone(), arch.clone(), sources))
+        })
+        .collect()
+}
+
+fn json_row<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match table.get(key).map_err(|e| store.err(e))? {
+        None => Ok(None),
+        Some(v) => Ok(Some(
+            serde_json::from_slice(v.value()).map_err(|e| store.corrupt(key, e))?,
+        )),
+    }
+}
+
+/// Records of the indexes written in this run (in memory), over the
+/// store's for the others.
+struct RunRecords<'a, T> {
+    written: &'a HashMap<u32, Records>,
+    stored: PackageRecords<'a, T>,
+}
+
+impl<T> RecordSource for RunRecords<'_, T>
+where
+    T: ReadableTable<(u32, &'static str, &'static str, &'static str), &'static [u8]>,
+{
+    fn for_each_in_index(
+        &self,
+        id: u32,
+        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self.written.get(&id) {
+            Some(records) => records.iter().try_for_each(|r| f(r.as_record())),
+            None => self.stored.for_each_in_index(id, f),
+        }
+    }
+}
+
+/// Builds and writes the tables that are not current, in parallel. Runs
+/// while the commit is written: an index not written in this run reads the
+/// same from the last committed state as from the new one, and a table file
+/// is keyed by the content it was built from, so a table written for a
+/// commit that then fails is only stale, never wrong.
+fn build_tables(
+    store: &Store,
+    tables: &[(String, String, TableSources)],
+    written: &HashMap<u32, Records>,
+) {
+    tables.par_iter().for_each(|(base, arch, sources)| {
+        let path = table::table_path(store, base, arch);
+        if table::is_current(&path, &sources.key) {
+            return;
+        }
+        let built = store.read().and_then(|txn| {
+            let stored = PackageRecords::open(store, &txn)?;
+            Ok(table::build_from(
+                &RunRecords { written, stored },
+                sources,
+                arch,
+            ))
+        });
+        if let Ok(Ok(bytes)) = built {
+            // Best effort (see `SyncOptions::tables`).
+            let _ = table::write_atomically(&path, &bytes);
+        }
+    });
 }
 
 /// Records when each suite was last confirmed, for data-age reporting.
@@ -398,7 +533,7 @@ fn prepare_suite(
             }
             _ => None,
         };
-        let fetched = mirror::fetch_index(
+        let mut fetched = mirror::fetch_index(
             &target.source,
             &target.suite,
             &release,
@@ -419,10 +554,26 @@ fn prepare_suite(
         let encoded = current
             .is_none()
             .then(|| packages::encode_new_index(&records));
+        let blob = match fetched.original.take() {
+            Some((path, bytes)) => PendingBlob {
+                key: Sha256Digest::of(&bytes),
+                stored: StoredBlob::Raw(bytes),
+                path,
+            },
+            None => PendingBlob {
+                key: Sha256Digest::of(&fetched.content),
+                stored: StoredBlob::Encoded(blob::encode(&fetched.content, true)),
+                path: wanted.path.clone(),
+            },
+        };
+        // The records and the blob are copies: free the decoded content now
+        // so that the memory is reused while the next indexes are prepared.
+        fetched.content = Vec::new();
         indexes.push(PreparedIndex {
             wanted,
             fetched: Some(ParsedIndex {
                 fetched,
+                blob,
                 records,
                 encoded,
             }),
@@ -510,7 +661,9 @@ fn is_kept_field(name: &[u8]) -> bool {
 
 /// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines).
 pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
+    // The kept lines come in a few runs (consecutive kept fields): find
+    // them first, then copy them into one exact allocation.
+    let mut runs: Vec<(usize, usize)> = Vec::with_capacity(8);
     let mut keeping = false;
     let mut start = 0;
     while start < raw.len() {
@@ -521,15 +674,25 @@ pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
             keeping = is_kept_field(&line[..name_end]);
         }
         if keeping {
-            out.extend_from_slice(line);
+            match runs.last_mut() {
+                Some(run) if run.1 == start => run.1 = end,
+                _ => runs.push((start, end)),
+            }
         }
         start = end;
     }
-    while out.last() == Some(&b'\n') {
-        out.pop();
+    // Without the trailing newlines of the last run, plus exactly one.
+    if let Some(last) = runs.last_mut() {
+        while last.1 > last.0 && raw[last.1 - 1] == b'\n' {
+            last.1 -= 1;
+        }
+    }
+    let len: usize = runs.iter().map(|(s, e)| e - s).sum();
+    let mut out = Vec::with_capacity(len + 1);
+    for &(s, e) in &runs {
+        out.extend_from_slice(&raw[s..e]);
     }
     out.push(b'\n');
-    out.shrink_to_fit();
     out
 }
 
@@ -559,12 +722,40 @@ fn put_blob(
         .map_err(|e| store.err(e))?
         .is_none()
     {
-        let encoded = blob::encode(data, compress);
         blobs
-            .insert(key.0.as_slice(), encoded.as_slice())
+            .insert(key.0.as_slice(), blob::encode(data, compress).as_slice())
             .map_err(|e| store.err(e))?;
     }
     Ok(key)
+}
+
+/// Stores a prepared blob, unless the store has it. A raw blob is written
+/// straight into the page redb reserves for it (no intermediate copy of a
+/// multi-megabyte file).
+fn put_pending_blob(
+    txn: &WriteTransaction,
+    store: &Store,
+    pending: &PendingBlob,
+) -> Result<(), StoreError> {
+    let mut blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
+    let key = pending.key.0.as_slice();
+    if blobs.get(key).map_err(|e| store.err(e))?.is_some() {
+        return Ok(());
+    }
+    match &pending.stored {
+        StoredBlob::Raw(bytes) => {
+            let mut reserved = blobs
+                .insert_reserve(key, blob::raw_len(bytes))
+                .map_err(|e| store.err(e))?;
+            blob::encode_raw_into(reserved.as_mut(), bytes);
+        }
+        StoredBlob::Encoded(encoded) => {
+            blobs
+                .insert(key, encoded.as_slice())
+                .map_err(|e| store.err(e))?;
+        }
+    }
+    Ok(())
 }
 
 fn method_name(m: &FetchMethod) -> String {
@@ -587,6 +778,7 @@ fn write_suite(
     target: &SyncTarget,
     prepared: PreparedSuite,
     options: &SyncOptions,
+    kept: &mut HashMap<u32, Records>,
 ) -> Result<SuiteSummary, StoreError> {
     let generation = next_counter(txn, store, "next_generation")?;
     let previous = {
@@ -622,7 +814,7 @@ fn write_suite(
                 None => None,
             }
         };
-        let Some(parsed) = index.fetched else {
+        let Some(mut parsed) = index.fetched else {
             // Unchanged index: carried over as is.
             let Some(state) = existing else {
                 return Err(store.corrupt(&index.wanted.key, "index marked current but missing"));
@@ -650,12 +842,13 @@ fn write_suite(
             None => u32::try_from(next_counter(txn, store, "next_index_id")?)
                 .map_err(|_| store.corrupt("next_index_id", "overflow"))?,
         };
-        let (blob_key, blob_path) = match &parsed.fetched.original {
-            Some((path, bytes)) => (put_blob(txn, store, bytes, false)?, path.clone()),
-            None => (
-                put_blob(txn, store, &parsed.fetched.content, true)?,
-                index.wanted.path.clone(),
-            ),
+        put_pending_blob(txn, store, &parsed.blob)?;
+        let (blob_key, blob_path) = (parsed.blob.key, parsed.blob.path.clone());
+        // A new index's versions get no first-seen rows: they are implicit
+        // (first seen in this generation, see `IndexState::first_generation`).
+        let first_generation = match &existing {
+            Some(s) => s.first_generation,
+            None => Some(generation),
         };
         let (added, removed, changed) = write_records(
             txn,
@@ -664,7 +857,7 @@ fn write_suite(
             generation,
             &parsed.records,
             parsed.encoded.as_deref(),
-            existing.is_none(),
+            existing.as_ref().map(|s| s.first_generation),
         )?;
         let total = parsed.records.len() as u64;
         let method = method_name(&parsed.fetched.method);
@@ -682,6 +875,7 @@ fn write_suite(
             packages: total,
             blob: blob_key.to_hex(),
             blob_path: blob_path.clone(),
+            first_generation,
         };
         {
             let mut table = txn.open_table(INDEXES).map_err(|e| store.err(e))?;
@@ -704,6 +898,12 @@ fn write_suite(
             changed,
             bytes_read: parsed.fetched.bytes_read,
         });
+        if !options.tables.is_empty() {
+            kept.insert(id, std::mem::take(&mut parsed.records));
+        }
+        // Freeing a big index's records and buffers takes tens of
+        // milliseconds: not on the writer thread.
+        rayon::spawn(move || drop(parsed));
     }
     let r = &prepared.release.release;
     let fmt_ts = |t: Option<Timestamp>| t.map(|t| t.to_string());
@@ -775,8 +975,12 @@ fn write_suite(
 
 /// Writes the record-level delta of one index (rewriting only the chunks
 /// that changed) and the first-seen / gone bookkeeping of its versions.
-/// Returns (added, removed, changed). `fresh`: the index has never been
-/// synced, so no version of it can have been seen before.
+/// Returns (added, removed, changed).
+///
+/// `previous`: `None` when the index has never been synced (its versions
+/// get no rows: they are implicit); otherwise the index's
+/// [`IndexState::first_generation`], the first-seen generation of a removed
+/// version that has no row.
 fn write_records(
     txn: &WriteTransaction,
     store: &Store,
@@ -784,24 +988,31 @@ fn write_records(
     generation: u64,
     records: &Records,
     encoded: Option<&[Vec<u8>]>,
-    fresh: bool,
+    previous: Option<Option<u64>>,
 ) -> Result<(u64, u64, u64), StoreError> {
     let mut table = txn
         .open_table(packages::PACKAGE_CHUNKS)
         .map_err(|e| store.err(e))?;
     let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
     let delta = packages::replace_index(&mut table, store, id, records, encoded, &mut |change| {
+        let Some(implicit_first) = previous else {
+            return Ok(());
+        };
         let (name, version, gone) = match change {
             Change::Added(name, version) => (name, version, 0),
             Change::Removed(name, version) => (name, version, generation),
         };
-        let first = if fresh {
-            generation
-        } else {
-            seen.get((id, name, version))
-                .map_err(|e| store.err(e))?
-                .map(|v| v.value().0)
-                .unwrap_or(generation)
+        let row = seen
+            .get((id, name, version))
+            .map_err(|e| store.err(e))?
+            .map(|v| v.value().0);
+        let first = match (row, gone) {
+            (Some(first), _) => first,
+            // An added version without a row is new to this index.
+            (None, 0) => generation,
+            // A removed version without a row had been there since the
+            // index's first sync.
+            (None, _) => implicit_first.unwrap_or(generation),
         };
         seen.insert((id, name, version), (first, gone))
             .map_err(|e| store.err(e))?;
@@ -818,5 +1029,59 @@ mod tests {
     fn strip_drops_descriptions_and_tags() {
         let raw = b"Package: a\nVersion: 1\nDescription: short\n long\n .\n more\nTag: x,\n y\nDepends: b\nMD5sum: 00\n";
         assert_eq!(strip_stanza(raw), b"Package: a\nVersion: 1\nDepends: b\n");
+        assert_eq!(strip_stanza(b"Tag: x\n"), b"\n");
+        assert_eq!(
+            strip_stanza(b"Depends: a,\n b\nTag: x\nSize: 1"),
+            b"Depends: a,\n b\nSize: 1\n"
+        );
+    }
+
+    /// The line-by-line definition: every line of a kept field (its name
+    /// line and continuation lines) in order, trailing newlines replaced by
+    /// exactly one.
+    fn strip_reference(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut keeping = false;
+        for line in raw.split_inclusive(|&b| b == b'\n') {
+            if !matches!(line.first(), Some(b' ' | b'\t')) {
+                let name = line.split(|&b| b == b':').next().unwrap_or_default();
+                let name = if name.len() == line.len() {
+                    &[][..]
+                } else {
+                    name
+                };
+                keeping = KEPT_FIELDS.iter().any(|k| name.eq_ignore_ascii_case(k));
+            }
+            if keeping {
+                out.extend_from_slice(line);
+            }
+        }
+        while out.last() == Some(&b'\n') {
+            out.pop();
+        }
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn strip_matches_the_reference_on_a_real_index() {
+        let xz = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/mirror/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz"
+        ))
+        .unwrap();
+        let content = crate::deb::decompress::decompress(
+            &xz,
+            crate::deb::decompress::Compression::Xz,
+            u64::MAX / 2,
+        )
+        .unwrap();
+        let mut n = 0;
+        for pkg in package::packages(&content) {
+            let raw = pkg.unwrap().raw;
+            assert_eq!(strip_stanza(raw), strip_reference(raw));
+            n += 1;
+        }
+        assert!(n > 1000, "{n} stanzas");
     }
 }

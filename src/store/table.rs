@@ -9,8 +9,8 @@
 //! from the suite generations it was built from). The byte layout is in
 //! `docs/design.md` ("Compiled candidate tables").
 
-use super::packages::PackageRecords;
-use super::{Store, StoreError};
+use super::packages::{PackageRecords, Record};
+use super::{IndexState, Store, StoreError, SuiteState};
 use crate::deb::hash::{Sha256Digest, Sha256Hasher};
 use crate::deb::version;
 use memmap2::Mmap;
@@ -77,6 +77,22 @@ pub fn sources(
     base: &BaseSpec,
     arch: &str,
 ) -> Result<TableSources, TableError> {
+    sources_with(
+        base,
+        arch,
+        &mut |key| store.suite_in(txn, key),
+        &mut |key| store.index_in(txn, key),
+    )
+}
+
+/// [`sources`] with suite and index states looked up by the caller (for
+/// example in a write transaction that is about to commit).
+pub fn sources_with(
+    base: &BaseSpec,
+    arch: &str,
+    suite_in: &mut dyn FnMut(&str) -> Result<Option<SuiteState>, StoreError>,
+    index_in: &mut dyn FnMut(&str) -> Result<Option<IndexState>, StoreError>,
+) -> Result<TableSources, TableError> {
     let mut hasher = Sha256Hasher::new();
     hasher.update(MAGIC);
     hasher.update(base.name.as_bytes());
@@ -87,7 +103,7 @@ pub fn sources(
     let mut missing = Vec::new();
     for (archive, suite, components) in &base.repositories {
         let key = format!("{archive}/{suite}");
-        let Some(state) = store.suite_in(txn, &key)? else {
+        let Some(state) = suite_in(&key)? else {
             missing.push(key);
             continue;
         };
@@ -106,7 +122,7 @@ pub fn sources(
                 if !state.indexes.contains(&index_key) {
                     continue;
                 }
-                if let Some(index) = store.index_in(txn, &index_key)? {
+                if let Some(index) = index_in(&index_key)? {
                     hasher.update(index_key.as_bytes());
                     hasher.update(index.sha256.as_bytes());
                     indexes.push((index.id, position));
@@ -153,15 +169,47 @@ struct PackageEntry<'a> {
     count: usize,
 }
 
+/// Where a table build reads the package records of an index from.
+pub trait RecordSource {
+    /// Calls `f` on every record of index `id`, in key order.
+    fn for_each_in_index(
+        &self,
+        id: u32,
+        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+impl<T> RecordSource for PackageRecords<'_, T>
+where
+    T: redb::ReadableTable<(u32, &'static str, &'static str, &'static str), &'static [u8]>,
+{
+    fn for_each_in_index(
+        &self,
+        id: u32,
+        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        PackageRecords::for_each_in_index(self, id, f)
+    }
+}
+
 /// Builds the table bytes for `sources` from the store.
+pub fn build(
+    store: &Store,
+    txn: &ReadTransaction,
+    sources: &TableSources,
+    arch: &str,
+) -> Result<Vec<u8>, TableError> {
+    build_from(&PackageRecords::open(store, txn)?, sources, arch)
+}
+
+/// Builds the table bytes for `sources` from `records`.
 ///
 /// Every (package, version) of the base's indexes for `arch` is copied once
 /// into one string arena, sorted, and merged per (package, version): the
 /// mask of suites carrying it, and the highest suite priority with the
 /// first suite (in fleet.yaml order) that has it.
-pub fn build(
-    store: &Store,
-    txn: &ReadTransaction,
+pub fn build_from(
+    records: &dyn RecordSource,
     sources: &TableSources,
     arch: &str,
 ) -> Result<Vec<u8>, TableError> {
@@ -172,7 +220,6 @@ pub fn build(
         /// Order of appearance (fleet.yaml suite order, then key order).
         seq: usize,
     }
-    let records = PackageRecords::open(store, txn)?;
     let mut arena = String::new();
     let mut seen: Vec<Seen> = Vec::new();
     let push = |arena: &mut String, s: &str| {
@@ -723,18 +770,23 @@ pub fn ensure_current(store: &Store, base: &BaseSpec, arch: &str) -> Result<bool
     let txn = store.read()?;
     let sources = sources(store, &txn, base, arch)?;
     let path = table_path(store, &base.name, arch);
-    let mut header = [0u8; 40];
-    let current = std::fs::File::open(&path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
-        .is_ok()
-        && &header[..8] == MAGIC
-        && header[8..40] == sources.key.0;
-    if current {
+    if is_current(&path, &sources.key) {
         return Ok(false);
     }
     let bytes = build(store, &txn, &sources, arch)?;
     write_atomically(&path, &bytes)?;
     Ok(true)
+}
+
+/// Whether the table file at `path` says it was built for `key` (its
+/// header only; a full checksum verification happens when `check` opens it).
+pub fn is_current(path: &Path, key: &Sha256Digest) -> bool {
+    let mut header = [0u8; 40];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && &header[..8] == MAGIC
+        && header[8..40] == key.0
 }
 
 /// Opens the (base, arch) table, rebuilding it when missing, corrupt or stale.
