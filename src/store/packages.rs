@@ -295,7 +295,9 @@ type ChunkKey = (String, String, String);
 /// in order: computed off the writer thread for an index never synced
 /// before, and passed to [`replace_index`].
 pub fn encode_new_index(records: &[OwnedRecord]) -> Vec<Vec<u8>> {
-    runs(records).map(stored_chunk).collect()
+    use rayon::prelude::*;
+    let runs: Vec<&[OwnedRecord]> = runs(records).collect();
+    runs.into_par_iter().map(stored_chunk).collect()
 }
 
 /// Replaces the records of index `id` with `records` (sorted by

@@ -22,8 +22,8 @@ use super::{
 };
 use crate::deb::hash::Sha256Digest;
 use crate::deb::openpgp::Keyring;
-use crate::deb::package;
 use crate::deb::pdiff::PdiffLimits;
+use crate::deb::{deb822, package};
 use crate::mirror::{
     self, FetchMethod, FetchedIndex, MirrorError, MirrorSource, PreviousIndex, ReleasePolicy,
     VerifiedRelease,
@@ -603,20 +603,36 @@ pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Ve
 }
 
 /// Parses a Packages file into stripped records keyed by (name, version, arch).
+///
+/// A large index is cut into pieces at paragraph boundaries and the pieces
+/// are parsed in parallel (rayon); an error is the first in file order, with
+/// the line numbers of the whole file, as a serial parse would report it.
 fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::PackageError> {
-    let mut out = Vec::new();
-    for pkg in package::packages(content) {
-        let pkg = pkg?;
-        // binary-amd64 carries amd64 and all; anything else is not for us.
-        if pkg.architecture != index_arch && pkg.architecture != "all" {
-            continue;
-        }
-        out.push(OwnedRecord {
-            name: pkg.package.to_string(),
-            version: pkg.version.to_string(),
-            arch: pkg.architecture.to_string(),
-            stanza: strip_stanza(pkg.raw),
-        });
+    const PIECE_BYTES: usize = 4 << 20;
+    let pieces = deb822::split_paragraph_chunks(content, content.len().div_ceil(PIECE_BYTES));
+    let parsed: Vec<Result<Records, package::PackageError>> = pieces
+        .par_iter()
+        .map(|piece| {
+            let mut out = Vec::new();
+            for pkg in package::packages_from(piece.paragraphs()) {
+                let pkg = pkg?;
+                // binary-amd64 carries amd64 and all; anything else is not for us.
+                if pkg.architecture != index_arch && pkg.architecture != "all" {
+                    continue;
+                }
+                out.push(OwnedRecord {
+                    name: pkg.package.to_string(),
+                    version: pkg.version.to_string(),
+                    arch: pkg.architecture.to_string(),
+                    stanza: strip_stanza(pkg.raw),
+                });
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(parsed.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
+    for piece in parsed {
+        out.append(&mut piece?);
     }
     packages::sort_records(&mut out);
     Ok(out)
@@ -1061,6 +1077,41 @@ mod tests {
         }
         out.push(b'\n');
         out
+    }
+
+    #[test]
+    fn parallel_parse_matches_a_serial_one_and_reports_the_first_error() {
+        let mut content = Vec::new();
+        for i in 0..120_000 {
+            content.extend_from_slice(
+                format!(
+                    "Package: p{i:06}\nVersion: 1.{i}\nArchitecture: amd64\nDescription: d\n long text {i}\n\n"
+                )
+                .as_bytes(),
+            );
+        }
+        assert!(content.len() > 2 * (4 << 20), "several pieces");
+        let records = parse_records(&content, "amd64").unwrap();
+        assert_eq!(records.len(), 120_000);
+        assert!(records.windows(2).all(|w| w[0].name < w[1].name));
+        assert_eq!(
+            records[12_345].stanza,
+            b"Package: p012345\nVersion: 1.12345\nArchitecture: amd64\n"
+        );
+        // Two bad stanzas in different pieces: the earlier one is reported,
+        // with its line in the whole file, as a serial parse reports it.
+        let mut bad = content.clone();
+        for at in [bad.len() / 3, bad.len() * 2 / 3] {
+            let start = at + memchr::memmem::find(&bad[at..], b"\n\nPackage: ").unwrap() + 2;
+            bad[start..start + 7].copy_from_slice(b"Pa ckag");
+        }
+        let serial = package::packages(&bad)
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        let parallel = parse_records(&bad, "amd64").err().unwrap().to_string();
+        assert!(serial.contains("line"), "{serial}");
+        assert_eq!(parallel, serial);
     }
 
     #[test]
