@@ -25,7 +25,7 @@
 
 use super::records::Generation;
 use super::sync::{self, SuiteOutcome, SyncOptions, SyncProgress, SyncReport, SyncTarget};
-use super::{BLOBS, GENERATIONS, Store, StoreError, blob};
+use super::{GENERATIONS, Store, StoreError, blob};
 use crate::deb::hash::{Sha256Digest, Sha256Hasher};
 use crate::mirror::{MAX_INRELEASE_BYTES, MirrorSource};
 use jiff::Timestamp;
@@ -193,18 +193,16 @@ pub fn export<W: Write>(
     let txn = store.read()?;
     let suites = store.suites_in(&txn)?;
     let generations = txn.open_table(GENERATIONS).map_err(|e| store.err(e))?;
-    let blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
     let load = |suite: &str, what: &str, key: &Sha256Digest, limit: u64| {
         let bad = |message: String| BundleError::Blob {
             suite: suite.to_string(),
             what: what.to_string(),
             message,
         };
-        let stored = blobs
-            .get(key.0.as_slice())
-            .map_err(|e| store.err(e))?
+        let stored = store
+            .blob_in(&txn, key)?
             .ok_or_else(|| bad(format!("blob {key} is missing from the store")))?;
-        blob::decode(stored.value(), key, limit).map_err(|e| bad(format!("blob {key}: {e}")))
+        blob::decode(&stored, key, limit).map_err(|e| bad(format!("blob {key}: {e}")))
     };
 
     // Pass 1: plan every entry, decoding each blob once to learn its exact
@@ -706,7 +704,7 @@ pub fn import(
 mod tests {
     use super::*;
     use crate::store::records::{GenerationIndex, SuiteState};
-    use crate::store::{OpenMode, SUITES};
+    use crate::store::{BLOBS, OpenMode, SUITES};
 
     fn entry(archive: &str, suite: &str, path: &str, data: &[u8]) -> BundleEntry {
         BundleEntry {

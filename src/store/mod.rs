@@ -54,6 +54,9 @@ pub(crate) const SUITES: TableDefinition<&str, &[u8]> = TableDefinition::new("su
 pub(crate) const GENERATIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("generations");
 pub(crate) const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
 pub(crate) const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+/// (blob key, part number) -> part of a blob kept in parts (see [`blob`]).
+pub(crate) const BLOB_PARTS: TableDefinition<(&[u8], u32), &[u8]> =
+    TableDefinition::new("blob_parts");
 /// (index id, package, version) -> (first generation, generation that
 /// removed it or 0). Keyed by index first so that a sync's inserts append.
 pub(crate) const VERSIONS_SEEN: TableDefinition<(u32, &str, &str), (u64, u64)> =
@@ -315,6 +318,7 @@ impl Store {
             txn.open_table(GENERATIONS).map_err(|e| self.err(e))?;
             txn.open_table(INDEXES).map_err(|e| self.err(e))?;
             txn.open_table(BLOBS).map_err(|e| self.err(e))?;
+            txn.open_table(BLOB_PARTS).map_err(|e| self.err(e))?;
             txn.open_table(packages::PACKAGE_CHUNKS)
                 .map_err(|e| self.err(e))?;
             txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;
@@ -442,11 +446,48 @@ impl Store {
         sha256: &crate::deb::hash::Sha256Digest,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.read()?;
+        self.blob_in(&txn, sha256)
+    }
+
+    /// [`Store::blob`] in a given read transaction. A blob kept in parts is
+    /// returned joined, in the raw form (`blob::decode` reads both alike).
+    pub(crate) fn blob_in(
+        &self,
+        txn: &ReadTransaction,
+        sha256: &crate::deb::hash::Sha256Digest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let table = txn.open_table(BLOBS).map_err(|e| self.err(e))?;
-        Ok(table
-            .get(sha256.0.as_slice())
-            .map_err(|e| self.err(e))?
-            .map(|v| v.value().to_vec()))
+        let Some(stored) = table.get(sha256.0.as_slice()).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        let stored = stored.value();
+        let what = || format!("blob {sha256}");
+        let Some((total, count)) = blob::parts_of(stored).map_err(|e| self.corrupt(what(), e))?
+        else {
+            return Ok(Some(stored.to_vec()));
+        };
+        let parts = txn.open_table(BLOB_PARTS).map_err(|e| self.err(e))?;
+        let total = usize::try_from(total).map_err(|e| self.corrupt(what(), e))?;
+        let mut out = Vec::with_capacity(total.saturating_add(1));
+        out.extend_from_slice(&blob::encode(b"", false));
+        for i in 0..count {
+            let part = parts
+                .get((sha256.0.as_slice(), i))
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| self.corrupt(what(), format!("part {i} of {count} is missing")))?;
+            let expected = (total - (i as usize) * blob::PART_BYTES).min(blob::PART_BYTES);
+            if part.value().len() != expected {
+                return Err(self.corrupt(
+                    what(),
+                    format!(
+                        "part {i} is {} bytes, expected {expected}",
+                        part.value().len()
+                    ),
+                ));
+            }
+            out.extend_from_slice(part.value());
+        }
+        Ok(Some(out))
     }
 
     /// First and last generation in which `package` `version` was present in

@@ -17,8 +17,8 @@ use super::packages::{self, Change, OwnedRecord, PackageRecords, Record};
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
 use super::table::{self, BaseSpec, RecordSource, TableSources};
 use super::{
-    BLOBS, GENERATIONS, INDEXES, META, SUITE_CHECKED, SUITES, Store, StoreError, VERSIONS_SEEN,
-    blob,
+    BLOB_PARTS, BLOBS, GENERATIONS, INDEXES, META, SUITE_CHECKED, SUITES, Store, StoreError,
+    VERSIONS_SEEN, blob,
 };
 use crate::deb::hash::Sha256Digest;
 use crate::deb::openpgp::Keyring;
@@ -759,6 +759,15 @@ fn put_pending_blob(
         return Ok(());
     }
     match &pending.stored {
+        StoredBlob::Raw(bytes) if bytes.len() > blob::PART_BYTES => {
+            blobs
+                .insert(key, blob::parts_header(bytes).as_slice())
+                .map_err(|e| store.err(e))?;
+            let mut parts = txn.open_table(BLOB_PARTS).map_err(|e| store.err(e))?;
+            for (i, part) in (0u32..).zip(bytes.chunks(blob::PART_BYTES)) {
+                parts.insert((key, i), part).map_err(|e| store.err(e))?;
+            }
+        }
         StoredBlob::Raw(bytes) => {
             let mut reserved = blobs
                 .insert_reserve(key, blob::raw_len(bytes))
@@ -1112,6 +1121,61 @@ mod tests {
         let parallel = parse_records(&bad, "amd64").err().unwrap().to_string();
         assert!(serial.contains("line"), "{serial}");
         assert_eq!(parallel, serial);
+    }
+
+    #[test]
+    fn a_large_blob_is_kept_in_parts_and_read_back_whole() {
+        use crate::store::OpenMode;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&dir.path().join("s.redb"), OpenMode::Write { wait: false }).unwrap();
+        let big: Vec<u8> = (0..blob::PART_BYTES * 2 + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let small = b"small blob".to_vec();
+        let pending = |bytes: &Vec<u8>| PendingBlob {
+            key: Sha256Digest::of(bytes),
+            stored: StoredBlob::Raw(bytes.clone()),
+            path: "main/binary-amd64/Packages.xz".into(),
+        };
+        let db = store.writer().unwrap();
+        let txn = db.begin_write().unwrap();
+        for b in [&big, &small] {
+            put_pending_blob(&txn, &store, &pending(b)).unwrap();
+            // Storing it again is a no-op.
+            put_pending_blob(&txn, &store, &pending(b)).unwrap();
+        }
+        txn.commit().unwrap();
+        for b in [&big, &small] {
+            let key = Sha256Digest::of(b);
+            let stored = store.blob(&key).unwrap().unwrap();
+            assert_eq!(blob::decode(&stored, &key, u64::MAX / 2).unwrap(), *b);
+        }
+        {
+            let txn = store.read().unwrap();
+            let parts = txn.open_table(BLOB_PARTS).unwrap();
+            assert_eq!(redb::ReadableTableMetadata::len(&parts).unwrap(), 3);
+        }
+        // A missing or a short part is a corrupt store, not a panic.
+        let key = Sha256Digest::of(&big);
+        let txn = db.begin_write().unwrap();
+        txn.open_table(BLOB_PARTS)
+            .unwrap()
+            .insert((key.0.as_slice(), 1u32), &b"short"[..])
+            .unwrap();
+        txn.commit().unwrap();
+        let err = store.blob(&key).unwrap_err().to_string();
+        assert!(err.contains("part 1 is 5 bytes"), "{err}");
+        let txn = db.begin_write().unwrap();
+        {
+            let mut parts = txn.open_table(BLOB_PARTS).unwrap();
+            let part1 = &big[blob::PART_BYTES..2 * blob::PART_BYTES];
+            parts.insert((key.0.as_slice(), 1u32), part1).unwrap();
+            parts.remove((key.0.as_slice(), 2u32)).unwrap();
+        }
+        txn.commit().unwrap();
+        let err = store.blob(&key).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
     }
 
     #[test]
