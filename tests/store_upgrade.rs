@@ -2,8 +2,8 @@
 //! - schema 1 (one `packages` row per record, `versions_seen` keyed by
 //!   index key) is refused by read-only commands and upgraded in place by
 //!   `sync`, with nothing lost;
-//! - schema 2 (chunks, but a first-seen row for every version) is read as
-//!   is, and `sync` only bumps its number.
+//! - schema 2 (chunks, but a first-seen row for every version and every
+//!   blob in one value) is read as is, and `sync` only bumps its number.
 //!
 //! The old stores are made from a synced store by rewriting its tables
 //! into the old layouts with redb directly (they are simple;
@@ -21,6 +21,8 @@ const CHUNKS: TableDefinition<(u32, &str, &str, &str), &[u8]> =
     TableDefinition::new("package_chunks");
 const SEEN: TableDefinition<(u32, &str, &str), (u64, u64)> =
     TableDefinition::new("versions_seen_by_index");
+const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+const BLOB_PARTS: TableDefinition<(&[u8], u32), &[u8]> = TableDefinition::new("blob_parts");
 const OLD_ROWS: TableDefinition<(u32, &str, &str, &str), &[u8]> = TableDefinition::new("packages");
 const OLD_SEEN: TableDefinition<(&str, &str, &str), (u64, u64)> =
     TableDefinition::new("versions_seen");
@@ -70,10 +72,48 @@ fn materialize_first_seen(txn: &redb::WriteTransaction) -> usize {
     written
 }
 
+/// Rewrites every blob kept in parts (schema 3: tag 2 in `blobs`, the
+/// parts in `blob_parts`) as one raw value (tag 0), and drops the parts.
+/// Returns the number of blobs joined.
+fn join_blob_parts(txn: &redb::WriteTransaction) -> usize {
+    let mut joined = Vec::new();
+    {
+        let blobs = txn.open_table(BLOBS).unwrap();
+        let parts = txn.open_table(BLOB_PARTS).unwrap();
+        for item in blobs.iter().unwrap() {
+            let (k, v) = item.unwrap();
+            if v.value().first() != Some(&2) {
+                continue;
+            }
+            let key = k.value().to_vec();
+            let mut raw = vec![0u8];
+            for part in parts
+                .range((key.as_slice(), 0u32)..=(key.as_slice(), u32::MAX))
+                .unwrap()
+            {
+                raw.extend_from_slice(part.unwrap().1.value());
+            }
+            joined.push((key, raw));
+        }
+    }
+    let mut blobs = txn.open_table(BLOBS).unwrap();
+    for (key, raw) in &joined {
+        blobs.insert(key.as_slice(), raw.as_slice()).unwrap();
+    }
+    drop(blobs);
+    txn.delete_table(BLOB_PARTS).unwrap();
+    joined.len()
+}
+
 /// Rewrites a schema-3 store into the schema-2 layout.
 fn downgrade_to_schema_2(path: &Path) -> usize {
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_write().unwrap();
+    assert_eq!(
+        join_blob_parts(&txn),
+        1,
+        "bookworm's 9 MB index is in parts"
+    );
     let written = materialize_first_seen(&txn);
     txn.open_table(META)
         .unwrap()
@@ -95,6 +135,7 @@ fn schema(path: &Path) -> u64 {
 fn downgrade_to_schema_1(path: &Path) -> usize {
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_write().unwrap();
+    join_blob_parts(&txn);
     materialize_first_seen(&txn);
     let mut rows = 0;
     {
@@ -157,6 +198,13 @@ impl Synced {
     fn new() -> Synced {
         let dir = tempfile::tempdir().unwrap();
         small_fleet(dir.path(), &testdata("mirror"), &debian_keyring());
+        // With bookworm itself, whose 9 MB Packages.xz is a blob in parts.
+        let yaml = std::fs::read_to_string(dir.path().join("fleet.yaml")).unwrap();
+        let yaml = yaml.replace(
+            "    repositories:\n",
+            "    repositories:\n      - {archive: debian, suite: bookworm, components: [main]}\n",
+        );
+        std::fs::write(dir.path().join("fleet.yaml"), yaml).unwrap();
         // One image with packages behind the security suite, so that check and
         // plan read the records.
         std::fs::write(
@@ -233,11 +281,15 @@ fn a_schema_2_store_is_read_as_is_and_bumped_by_sync() {
     assert!(written > 3000, "{written} implicit rows written out");
     std::fs::remove_dir_all(synced.dir.path().join(".debfleet/state.redb.d/tables")).unwrap();
     assert_eq!(before, synced.answers(), "a schema-2 store reads the same");
+    let verify = in_fleet(synced.dir.path(), &["mirror", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
     assert_eq!(schema(&state), 2, "readers do not write");
     let sync = in_fleet(synced.dir.path(), &["sync", "--format", "json"]);
     assert!(sync.status.success(), "{}", stderr(&sync));
     assert_eq!(schema(&state), 3);
     assert_eq!(before, synced.answers());
+    let verify = in_fleet(synced.dir.path(), &["mirror", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
 }
 
 #[test]

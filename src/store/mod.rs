@@ -9,7 +9,8 @@
 //! | `suites` | `archive/suite` | [`SuiteState`] (JSON) |
 //! | `generations` | generation id | [`Generation`] (JSON) |
 //! | `indexes` | `archive/suite/component/arch` | [`IndexState`] (JSON) |
-//! | `blobs` | SHA-256 of the stored bytes | content-addressed raw files |
+//! | `blobs` | SHA-256 of the stored bytes | content-addressed raw files, see [`blob`] |
+//! | `blob_parts` | (blob key, part number) | the parts of a blob over 1 MiB |
 //! | `package_chunks` | (index id, package, version, arch) of a chunk's first record | a sorted run of package records, see [`packages`] |
 //! | `versions_seen_by_index` | (index id, package, version) | (first generation, gone generation); only versions added or removed after the index's first sync (the others are implicit, see [`IndexState::first_generation`]) |
 //! | `suite_checked` | `archive/suite` | unix time of the last sync that confirmed it |
@@ -40,8 +41,9 @@ pub use records::{Generation, GenerationIndex, IndexState, SuiteState};
 /// chunks in `package_chunks` (a writer upgrades a version-1 store in
 /// place, in one transaction); version 3 leaves out the first-seen rows of
 /// the versions an index had when it was first synced
-/// ([`IndexState::first_generation`]). A version-2 store is a valid
-/// version-3 store (all its rows are explicit): it is read as is, and a
+/// ([`IndexState::first_generation`]) and keeps blobs over 1 MiB in parts
+/// (`blob_parts`). A version-2 store is a valid version-3 store (all its
+/// rows are explicit, no blob is in parts): it is read as is, and a
 /// writer only bumps the number, so that an older debfleet refuses a store
 /// whose rows it would misread.
 pub const SCHEMA_VERSION: u64 = 3;
