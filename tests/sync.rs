@@ -357,3 +357,84 @@ fn sync_generations_are_journalled_with_the_actor() {
     let verify = in_fleet(dir.path(), &["audit", "verify"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
 }
+
+/// The candidate tables a sync builds from its records in memory (while
+/// its commit is written) are byte for byte the tables built from the
+/// store: after a first sync (every index from memory) and after a sync
+/// that adds one suite to bases whose other suites are unchanged (the
+/// trixie table then mixes records in memory and records read back).
+#[test]
+fn tables_built_during_the_commit_equal_tables_built_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["fleet", "mirror", "keyrings", "distro-info"] {
+        copy_dir(&testdata(sub), &dir.path().join(sub));
+    }
+    let fleet = dir.path().join("fleet");
+    let held_back = dir.path().join("trixie-security");
+    std::fs::rename(
+        dir.path()
+            .join("mirror/debian-security/dists/trixie-security"),
+        &held_back,
+    )
+    .unwrap();
+    let tables = fleet.join(".debfleet/state.redb.d/tables");
+    // (file name, size, SHA-256 of the bytes): byte-for-byte equality with
+    // a readable failure message.
+    let read_tables = || {
+        let mut files: Vec<(String, usize, String)> = std::fs::read_dir(&tables)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let bytes = std::fs::read(e.path()).unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    bytes.len(),
+                    debfleet::deb::hash::Sha256Digest::of(&bytes).to_hex(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let sync = || {
+        let out = with_state(
+            &fleet,
+            &fleet.join(".debfleet/state.redb"),
+            NOW,
+            &["sync", "--format", "json"],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&out)
+    };
+    let compare_with_rebuilt = |what: &str| {
+        let during_commit = read_tables();
+        assert_eq!(during_commit.len(), 4, "{what}: one table per base");
+        std::fs::remove_dir_all(&tables).unwrap();
+        // Nothing changed upstream: this sync only rebuilds the tables, from the store.
+        let report = sync();
+        assert!(
+            report["suites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] != "updated"),
+            "{what}: {report}"
+        );
+        assert_eq!(during_commit, read_tables(), "{what}");
+    };
+    sync();
+    compare_with_rebuilt("first sync");
+    std::fs::rename(
+        &held_back,
+        dir.path()
+            .join("mirror/debian-security/dists/trixie-security"),
+    )
+    .unwrap();
+    let report = sync();
+    assert_eq!(
+        suite(&report, "debian-security/trixie-security")["status"],
+        "updated"
+    );
+    assert_eq!(suite(&report, "debian/trixie")["status"], "unchanged");
+    compare_with_rebuilt("one suite added");
+}
