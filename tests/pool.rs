@@ -97,17 +97,9 @@ impl World {
             debs,
         };
         world.publish("2026-11-26T00:00:00Z");
-        let fleet = world.fleet();
-        std::fs::create_dir_all(fleet.join("images")).unwrap();
-        std::fs::write(
-            fleet.join("fleet.yaml"),
-            format!(
-                "archives:\n  test: {}\nkeyring: {}\nbases:\n  tb:\n    release: \"12\"\n    architectures: [amd64]\n    repositories:\n      - {{archive: test, suite: {SUITE}, components: [main]}}\nmanifests: images/*.yaml\n",
-                world.mirror.root.display(),
-                world.signer.keyring.display()
-            ),
-        )
-        .unwrap();
+        world
+            .mirror
+            .write_fleet(&world.fleet(), &world.signer, SUITE);
         world.manifest(
             "app",
             &[

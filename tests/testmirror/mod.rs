@@ -326,6 +326,22 @@ pub struct TestMirror {
 pub const BINARY: &str = "main/binary-amd64";
 
 impl TestMirror {
+    /// Writes `<fleet>/fleet.yaml` with one base `tb` (release 12, amd64)
+    /// over `suite` of this mirror as archive `test`, trusting `signer`,
+    /// and an empty `images/` for its manifests.
+    pub fn write_fleet(&self, fleet: &Path, signer: &Signer, suite: &str) {
+        std::fs::create_dir_all(fleet.join("images")).unwrap();
+        std::fs::write(
+            fleet.join("fleet.yaml"),
+            format!(
+                "archives:\n  test: {}\nkeyring: {}\nbases:\n  tb:\n    release: \"12\"\n    architectures: [amd64]\n    repositories:\n      - {{archive: test, suite: {suite}, components: [main]}}\nmanifests: images/*.yaml\n",
+                self.root.display(),
+                signer.keyring.display()
+            ),
+        )
+        .unwrap();
+    }
+
     pub fn new(root: &Path) -> TestMirror {
         TestMirror {
             root: root.to_path_buf(),
