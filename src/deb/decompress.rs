@@ -289,13 +289,14 @@ pub fn decompress_hash_checked(
     if compression == Compression::Xz
         && let Some(plan) = super::xz_blocks::plan(data)
     {
-        let total = plan.last().map_or(0, |b| b.output.end) as u64;
-        if total > limit {
+        if super::xz_blocks::total_len(&plan) as u64 > limit {
             return Err(DecompressError::TooLarge { limit });
         }
-        return super::xz_blocks::decode(data, &plan).map_err(|e| DecompressError::Corrupt {
-            format: Compression::Xz,
-            detail: e.to_string(),
+        return super::xz_blocks::decode(data, &plan, limit).map_err(|e| {
+            DecompressError::Corrupt {
+                format: Compression::Xz,
+                detail: e.to_string(),
+            }
         });
     }
     decompress(data, compression, limit)

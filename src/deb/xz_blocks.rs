@@ -72,7 +72,8 @@ pub fn plan(data: &[u8]) -> Option<Vec<Block>> {
         return None;
     }
     let count = take_vli(&mut rest)?;
-    if !(2..=1 << 20).contains(&count) {
+    // Each record takes at least two bytes of the index.
+    if count < 2 || count > (rest.len() / 2) as u64 {
         return None;
     }
     let mut blocks = Vec::with_capacity(usize::try_from(count).ok()?);
@@ -161,11 +162,25 @@ pub struct BlockError {
     pub detail: String,
 }
 
+/// The total decoded size of a plan.
+pub fn total_len(plan: &[Block]) -> usize {
+    plan.last().map_or(0, |b| b.output.end)
+}
+
 /// Decodes the blocks of `plan` (made from `data`) in parallel into one
-/// buffer of their total size. Each block must consume exactly its input
-/// and produce exactly its recorded output.
-pub fn decode(data: &[u8], plan: &[Block]) -> Result<Vec<u8>, BlockError> {
-    let total = plan.last().map_or(0, |b| b.output.end);
+/// buffer of their total size, which must be at most `limit` (checked
+/// before anything is allocated). Each block must consume exactly its
+/// input and produce exactly its recorded output.
+pub fn decode(data: &[u8], plan: &[Block], limit: u64) -> Result<Vec<u8>, BlockError> {
+    let total = total_len(plan);
+    if total as u64 > limit {
+        return Err(BlockError {
+            block: 0,
+            start: 0,
+            end: data.len(),
+            detail: format!("the blocks record {total} bytes in all, over the limit of {limit}"),
+        });
+    }
     let mut out = vec![0u8; total];
     let mut slices = Vec::with_capacity(plan.len());
     let mut rest = out.as_mut_slice();
@@ -286,7 +301,7 @@ mod tests {
             );
             let plan = plan(&xz).unwrap_or_else(|| panic!("{check}: planned"));
             assert!(plan.len() > 3, "{check}: {} blocks", plan.len());
-            assert_eq!(decode(&xz, &plan).unwrap(), original, "{check}");
+            assert_eq!(decode(&xz, &plan, u64::MAX).unwrap(), original, "{check}");
         }
     }
 
@@ -338,12 +353,23 @@ mod tests {
                 bad[i] ^= flip;
                 if let Some(p) = plan(&bad) {
                     // Either an error, or output the caller's hash check rejects.
-                    if let Ok(out) = decode(&bad, &p) {
+                    if let Ok(out) = decode(&bad, &p, 1 << 30) {
                         assert_eq!(out.len(), p.last().unwrap().output.end);
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_limit_is_checked_before_decoding() {
+        let original = text(5_000);
+        let xz = xz_cli(&["-T2", "--block-size=50KiB", "-c"], &original);
+        let plan = plan(&xz).unwrap();
+        let total = total_len(&plan) as u64;
+        assert_eq!(total, original.len() as u64);
+        assert!(decode(&xz, &plan, total - 1).is_err());
+        assert_eq!(decode(&xz, &plan, total).unwrap(), original);
     }
 
     #[test]
