@@ -882,7 +882,7 @@ fn write_suite(
             generation,
             &parsed.records,
             parsed.encoded.as_deref(),
-            existing.as_ref().map(|s| s.first_generation),
+            existing.as_ref(),
         )?;
         let total = parsed.records.len() as u64;
         let method = method_name(&parsed.fetched.method);
@@ -1002,10 +1002,10 @@ fn write_suite(
 /// that changed) and the first-seen / gone bookkeeping of its versions.
 /// Returns (added, removed, changed).
 ///
-/// `previous`: `None` when the index has never been synced (its versions
-/// get no rows: they are implicit); otherwise the index's
-/// [`IndexState::first_generation`], the first-seen generation of a removed
-/// version that has no row.
+/// `existing`: the index's stored state, `None` when it has never been
+/// synced (then its versions get no rows: they are implicit). A removed
+/// version without a row was first seen in the index's
+/// [`IndexState::first_generation`].
 fn write_records(
     txn: &WriteTransaction,
     store: &Store,
@@ -1013,14 +1013,14 @@ fn write_records(
     generation: u64,
     records: &Records,
     encoded: Option<&[Vec<u8>]>,
-    previous: Option<Option<u64>>,
+    existing: Option<&IndexState>,
 ) -> Result<(u64, u64, u64), StoreError> {
     let mut table = txn
         .open_table(packages::PACKAGE_CHUNKS)
         .map_err(|e| store.err(e))?;
     let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
     let delta = packages::replace_index(&mut table, store, id, records, encoded, &mut |change| {
-        let Some(implicit_first) = previous else {
+        let Some(existing) = existing else {
             return Ok(());
         };
         let (name, version, gone) = match change {
@@ -1037,7 +1037,7 @@ fn write_records(
             (None, 0) => generation,
             // A removed version without a row had been there since the
             // index's first sync.
-            (None, _) => implicit_first.unwrap_or(generation),
+            (None, _) => existing.first_generation.unwrap_or(generation),
         };
         seen.insert((id, name, version), (first, gone))
             .map_err(|e| store.err(e))?;
