@@ -215,6 +215,16 @@ pub enum FetchMethod {
     Pdiff { patches: usize },
 }
 
+/// A file fetched whole and verified against the signed Release.
+#[derive(Debug, Clone)]
+pub struct OriginalFile {
+    /// Its path in the Release.
+    pub path: String,
+    pub bytes: Vec<u8>,
+    /// Its SHA-256: the signed one, which `bytes` was checked against.
+    pub sha256: Sha256Digest,
+}
+
 /// A verified, decompressed index file.
 #[derive(Debug, Clone)]
 pub struct FetchedIndex {
@@ -224,8 +234,8 @@ pub struct FetchedIndex {
     pub sha256: Sha256Digest,
     pub size: u64,
     /// The exact verified file as fetched when it was fetched whole (e.g. the
-    /// original .xz) together with the Release path it verifies against.
-    pub original: Option<(String, Vec<u8>)>,
+    /// original .xz).
+    pub original: Option<OriginalFile>,
     pub method: FetchMethod,
     /// Bytes transferred from the mirror.
     pub bytes_read: u64,
@@ -317,7 +327,11 @@ pub fn fetch_index(
                     content,
                     sha256,
                     size,
-                    original: Some((entry.path.clone(), bytes)),
+                    original: Some(OriginalFile {
+                        path: entry.path.clone(),
+                        bytes,
+                        sha256: entry.sha256,
+                    }),
                     method: FetchMethod::Full {
                         compression: *compression,
                         by_hash,

@@ -555,10 +555,11 @@ fn prepare_suite(
             .is_none()
             .then(|| packages::encode_new_index(&records));
         let blob = match fetched.original.take() {
-            Some((path, bytes)) => PendingBlob {
-                key: Sha256Digest::of(&bytes),
-                stored: StoredBlob::Raw(bytes),
-                path,
+            // Its signed SHA-256, which the mirror checked the bytes against.
+            Some(original) => PendingBlob {
+                key: original.sha256,
+                stored: StoredBlob::Raw(original.bytes),
+                path: original.path,
             },
             None => PendingBlob {
                 key: Sha256Digest::of(&fetched.content),
@@ -725,40 +726,21 @@ fn next_counter(txn: &WriteTransaction, store: &Store, name: &str) -> Result<u64
     Ok(next)
 }
 
-fn put_blob(
-    txn: &WriteTransaction,
-    store: &Store,
-    data: &[u8],
-    compress: bool,
-) -> Result<Sha256Digest, StoreError> {
-    let key = Sha256Digest::of(data);
-    let mut blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
-    if blobs
-        .get(key.0.as_slice())
-        .map_err(|e| store.err(e))?
-        .is_none()
-    {
-        blobs
-            .insert(key.0.as_slice(), blob::encode(data, compress).as_slice())
-            .map_err(|e| store.err(e))?;
-    }
-    Ok(key)
-}
-
 /// Stores a prepared blob, unless the store has it. A raw blob is written
 /// straight into the page redb reserves for it (no intermediate copy of a
 /// multi-megabyte file).
-fn put_pending_blob(
+fn put_blob(
     txn: &WriteTransaction,
     store: &Store,
-    pending: &PendingBlob,
+    key: &Sha256Digest,
+    stored: &StoredBlob,
 ) -> Result<(), StoreError> {
     let mut blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
-    let key = pending.key.0.as_slice();
+    let key = key.0.as_slice();
     if blobs.get(key).map_err(|e| store.err(e))?.is_some() {
         return Ok(());
     }
-    match &pending.stored {
+    match stored {
         StoredBlob::Raw(bytes) if bytes.len() > blob::PART_BYTES => {
             blobs
                 .insert(key, blob::parts_header(bytes).as_slice())
@@ -818,7 +800,13 @@ fn write_suite(
             None => None,
         }
     };
-    let inrelease_key = put_blob(txn, store, &prepared.release.inrelease, false)?;
+    let inrelease_key = Sha256Digest::of(&prepared.release.inrelease);
+    put_blob(
+        txn,
+        store,
+        &inrelease_key,
+        &StoredBlob::Raw(prepared.release.inrelease),
+    )?;
     let mut summary = SuiteSummary {
         generation,
         accepted_expired: prepared.release.accepted_expired,
@@ -867,7 +855,7 @@ fn write_suite(
             None => u32::try_from(next_counter(txn, store, "next_index_id")?)
                 .map_err(|_| store.corrupt("next_index_id", "overflow"))?,
         };
-        put_pending_blob(txn, store, &parsed.blob)?;
+        put_blob(txn, store, &parsed.blob.key, &parsed.blob.stored)?;
         let (blob_key, blob_path) = (parsed.blob.key, parsed.blob.path.clone());
         // A new index's versions get no first-seen rows: they are implicit
         // (first seen in this generation, see `IndexState::first_generation`).
@@ -1141,9 +1129,10 @@ mod tests {
         let db = store.writer().unwrap();
         let txn = db.begin_write().unwrap();
         for b in [&big, &small] {
-            put_pending_blob(&txn, &store, &pending(b)).unwrap();
+            let p = pending(b);
+            put_blob(&txn, &store, &p.key, &p.stored).unwrap();
             // Storing it again is a no-op.
-            put_pending_blob(&txn, &store, &pending(b)).unwrap();
+            put_blob(&txn, &store, &p.key, &p.stored).unwrap();
         }
         txn.commit().unwrap();
         for b in [&big, &small] {
