@@ -3,10 +3,16 @@
 //! One row per package record made a first import cost three B-tree
 //! operations per record (140,000 of them for the bundled slice) and left
 //! half-full pages behind. Instead, the records of an index, sorted by
-//! (package, version, architecture), are cut into runs of at most
-//! [`CHUNK_BYTES`] and each run is one row of `package_chunks`, keyed by
-//! (index id, package, version, architecture) of its *first* record. A
+//! (package, version, architecture), are cut into runs whose stored form
+//! (compressed, see below) fits one 8 KiB redb leaf page together with its
+//! key ([`LEAF_PAGE`]), and each run is one row of `package_chunks`, keyed
+//! by (index id, package, version, architecture) of its *first* record. A
 //! record lives in the chunk with the greatest key not above its own.
+//!
+//! Why the page: redb gives a leaf that outgrows 4 KiB the next power of
+//! two. Runs cut at a fixed 16 KiB of payload compressed to 5-6 KiB and
+//! each took an 8 KiB page, so a third of every first sync's package pages
+//! was padding, written and fsynced all the same.
 //!
 //! A record-level delta rewrites only the chunks whose records changed: a
 //! security update of ten packages rewrites at most ten chunks. Readers see
@@ -36,9 +42,18 @@ use redb::{ReadableTable, TableDefinition};
 pub(crate) const PACKAGE_CHUNKS: TableDefinition<(u32, &str, &str, &str), &[u8]> =
     TableDefinition::new("package_chunks");
 
-/// Most encoded bytes in one chunk (a record larger than this is a chunk on
-/// its own). Sized so that a chunk and its key fit a 16 KiB redb leaf.
-pub const CHUNK_BYTES: usize = 16 * 1024 - 512;
+/// The redb page a stored chunk, its key and the leaf's framing should fit
+/// (a record too large for it is a chunk on its own).
+pub const LEAF_PAGE: usize = 8 * 1024;
+
+/// The leaf's framing around one entry: its 4-byte header, the key's and
+/// the value's end offsets, the key's index id and length varints, with
+/// room to spare for alignment.
+const LEAF_FRAMING: usize = 48;
+
+/// The compression ratio assumed for the first chunk of an index; later
+/// chunks assume the ratio of the chunk before them.
+const FIRST_RATIO: f64 = 2.5;
 
 /// Largest payload stored compressed; larger ones (a chunk holding one
 /// huge record) are stored as is.
@@ -70,9 +85,40 @@ impl OwnedRecord {
             stanza: &self.stanza,
         }
     }
+}
 
+/// A record as chunks are cut and encoded from it: its key and its stanza,
+/// which may be kept in several pieces (the kept lines of a stanza still
+/// in the index file, see `store::sync`). The stanza is the pieces in
+/// order, then one newline when [`ChunkRecord::stanza_newline`] says so.
+pub trait ChunkRecord {
+    fn key(&self) -> (&str, &str, &str);
+    /// The stanza's pieces, in order.
+    fn stanza_pieces(&self) -> impl Iterator<Item = &[u8]>;
+    /// Whether a newline follows the pieces.
+    fn stanza_newline(&self) -> bool;
+    /// Bytes of the stanza.
+    fn stanza_len(&self) -> usize;
+
+    /// Bytes of the record in a chunk payload.
     fn encoded_len(&self) -> usize {
-        16 + self.name.len() + self.version.len() + self.arch.len() + self.stanza.len()
+        let (name, version, arch) = self.key();
+        16 + name.len() + version.len() + arch.len() + self.stanza_len()
+    }
+}
+
+impl ChunkRecord for OwnedRecord {
+    fn key(&self) -> (&str, &str, &str) {
+        OwnedRecord::key(self)
+    }
+    fn stanza_pieces(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(self.stanza.as_slice())
+    }
+    fn stanza_newline(&self) -> bool {
+        false
+    }
+    fn stanza_len(&self) -> usize {
+        self.stanza.len()
     }
 }
 
@@ -114,7 +160,7 @@ pub fn sort_records(records: &mut Vec<OwnedRecord>) {
 
 /// Encodes `records` (sorted) as a stored chunk: tag, then the payload
 /// as is or LZ4-compressed.
-fn stored_chunk(records: &[OwnedRecord]) -> Vec<u8> {
+fn stored_chunk<R: ChunkRecord>(records: &[R]) -> Vec<u8> {
     let payload = encode_chunk(records);
     if payload.len() <= MAX_COMPRESSED_PAYLOAD {
         let packed = lz4_flex::block::compress(&payload);
@@ -160,18 +206,21 @@ pub fn chunk_payload(stored: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ChunkE
 }
 
 /// Encodes `records` (sorted) as one chunk payload.
-fn encode_chunk(records: &[OwnedRecord]) -> Vec<u8> {
+fn encode_chunk<R: ChunkRecord>(records: &[R]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + records.iter().map(|r| r.encoded_len()).sum::<usize>());
     push_len(&mut out, records.len());
     for r in records {
-        for field in [
-            r.name.as_bytes(),
-            r.version.as_bytes(),
-            r.arch.as_bytes(),
-            &r.stanza,
-        ] {
+        let (name, version, arch) = r.key();
+        for field in [name, version, arch] {
             push_len(&mut out, field.len());
-            out.extend_from_slice(field);
+            out.extend_from_slice(field.as_bytes());
+        }
+        push_len(&mut out, r.stanza_len());
+        for piece in r.stanza_pieces() {
+            out.extend_from_slice(piece);
+        }
+        if r.stanza_newline() {
+            out.push(b'\n');
         }
     }
     out
@@ -252,26 +301,76 @@ fn take_str<'a>(bytes: &'a [u8], pos: &mut usize, record: usize) -> Result<&'a s
     std::str::from_utf8(take_field(bytes, pos)?).map_err(|_| ChunkError::NotUtf8(record))
 }
 
-/// Cuts sorted records into runs of at most [`CHUNK_BYTES`] encoded bytes.
-fn runs(records: &[OwnedRecord]) -> impl Iterator<Item = &[OwnedRecord]> {
-    let mut rest = records;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
+/// Most bytes the stored form of a chunk starting with `first` may take
+/// so that it and its key fit one [`LEAF_PAGE`].
+fn stored_budget<R: ChunkRecord>(first: &R) -> usize {
+    let (name, version, arch) = first.key();
+    LEAF_PAGE.saturating_sub(LEAF_FRAMING + name.len() + version.len() + arch.len())
+}
+
+/// How many of `records` (at least one) fit `payload_bytes` of chunk
+/// payload.
+fn take_payload<R: ChunkRecord>(records: &[R], payload_bytes: usize) -> usize {
+    let mut bytes = 4;
+    let mut n = 0;
+    for r in records {
+        if n > 0 && bytes + r.encoded_len() > payload_bytes {
+            break;
         }
-        let mut bytes = 4;
-        let mut n = 0;
-        for r in rest {
-            if n > 0 && bytes + r.encoded_len() > CHUNK_BYTES {
+        bytes += r.encoded_len();
+        n += 1;
+    }
+    n
+}
+
+/// One stored chunk of an index: the key of its first record (its row
+/// key), how many records it holds, and its stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedChunk {
+    pub first: (String, String, String),
+    pub records: usize,
+    pub stored: Vec<u8>,
+}
+
+/// Cuts sorted records into chunks whose stored form fits its
+/// [`stored_budget`], in order.
+///
+/// The payload to aim for is the budget times the compression ratio of the
+/// chunk before; a chunk that comes out too large is cut shorter in
+/// proportion and compressed again (about one chunk in five). A single
+/// record that does not fit is a chunk on its own.
+pub fn cut_chunks<R: ChunkRecord>(records: &[R]) -> Vec<EncodedChunk> {
+    let mut out = Vec::new();
+    let mut rest = records;
+    let mut ratio = FIRST_RATIO;
+    while let Some(first) = rest.first() {
+        let budget = stored_budget(first);
+        // A little under the estimate: compressing again costs more than a
+        // slightly emptier page.
+        let mut target = ((budget as f64 * ratio * 0.94) as usize).min(MAX_COMPRESSED_PAYLOAD);
+        loop {
+            let n = take_payload(rest, target);
+            let run = &rest[..n];
+            let stored = stored_chunk(run);
+            let payload: usize = 4 + run.iter().map(ChunkRecord::encoded_len).sum::<usize>();
+            if stored.len() <= budget || n == 1 {
+                ratio = (payload as f64 / stored.len().max(1) as f64).clamp(1.0, 8.0);
+                let (name, version, arch) = first.key();
+                out.push(EncodedChunk {
+                    first: (name.to_string(), version.to_string(), arch.to_string()),
+                    records: n,
+                    stored,
+                });
+                rest = &rest[n..];
                 break;
             }
-            bytes += r.encoded_len();
-            n += 1;
+            // Too large: shrink in proportion, and always below what was
+            // just tried so that the run gets shorter.
+            let scaled = (payload as f64 * budget as f64 / stored.len() as f64 * 0.97) as usize;
+            target = scaled.min(payload.saturating_sub(1));
         }
-        let (run, tail) = rest.split_at(n);
-        rest = tail;
-        Some(run)
-    })
+    }
+    out
 }
 
 /// Record-level counts of a rewrite of one index.
@@ -291,26 +390,90 @@ pub enum Change<'a> {
 
 type ChunkKey = (String, String, String);
 
-/// The stored chunks of `records` (sorted) as a new index would get them,
-/// in order: computed off the writer thread for an index never synced
-/// before, and passed to [`replace_index`].
-pub fn encode_new_index(records: &[OwnedRecord]) -> Vec<Vec<u8>> {
+/// The records of an index never synced before, as the chunks it will be
+/// stored in, encoded off the writer thread (see [`insert_new_index`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedIndex {
+    pub chunks: Vec<EncodedChunk>,
+}
+
+impl EncodedIndex {
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(|c| c.records).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Calls `f` on every record, in key order (decoding each chunk).
+    pub fn for_each_record(
+        &self,
+        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+        corrupt: &dyn Fn(ChunkError) -> StoreError,
+    ) -> Result<(), StoreError> {
+        for chunk in &self.chunks {
+            let payload = chunk_payload(&chunk.stored).map_err(corrupt)?;
+            for record in decode_chunk(&payload).map_err(corrupt)? {
+                f(record)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`cut_chunks`] of `records` (sorted), in parallel for a large index:
+/// in segments of about [`SEGMENT_PAYLOAD`] bytes (each segment's last
+/// chunk may be short).
+pub fn encode_new_index<R: ChunkRecord + Sync>(records: &[R]) -> EncodedIndex {
     use rayon::prelude::*;
-    let runs: Vec<&[OwnedRecord]> = runs(records).collect();
-    runs.into_par_iter().map(stored_chunk).collect()
+    let mut segments: Vec<&[R]> = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let n = take_payload(rest, SEGMENT_PAYLOAD);
+        segments.push(&rest[..n]);
+        rest = &rest[n..];
+    }
+    EncodedIndex {
+        chunks: segments.into_par_iter().flat_map_iter(cut_chunks).collect(),
+    }
+}
+
+/// Payload bytes per segment of [`encode_new_index`]: a few hundred
+/// chunks, so that one short chunk per segment costs well under 1%.
+pub const SEGMENT_PAYLOAD: usize = 2 << 20;
+
+/// Stores the chunks of index `id`, which has none yet (a new index id).
+/// Returns how many records were added.
+pub fn insert_new_index(
+    table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,
+    store: &Store,
+    id: u32,
+    encoded: &EncodedIndex,
+) -> Result<u64, StoreError> {
+    let mut existing = table
+        .range((id, "", "", "")..(id.saturating_add(1), "", "", ""))
+        .map_err(|e| store.err(e))?;
+    if existing.next().is_some() {
+        return Err(store.corrupt(
+            format!("package chunks of index {id}"),
+            "present for an index never synced",
+        ));
+    }
+    drop(existing);
+    insert_chunks(table, store, id, &encoded.chunks)?;
+    Ok(encoded.len() as u64)
 }
 
 /// Replaces the records of index `id` with `records` (sorted by
 /// [`sort_records`]), rewriting only the chunks whose records changed.
-/// `encoded`: the result of [`encode_new_index`] for these records, used
-/// when the index has no chunks yet. `on_change` sees every added and
-/// removed (package, version).
+/// `on_change` sees every added and removed (package, version).
 pub fn replace_index(
     table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,
     store: &Store,
     id: u32,
     records: &[OwnedRecord],
-    encoded: Option<&[Vec<u8>]>,
     on_change: &mut dyn FnMut(Change<'_>) -> Result<(), StoreError>,
 ) -> Result<Delta, StoreError> {
     // The old chunks of this index, in key order.
@@ -338,18 +501,7 @@ pub fn replace_index(
             delta.added += 1;
             on_change(Change::Added(&record.name, &record.version))?;
         }
-        match encoded {
-            Some(encoded) if encoded.len() == runs(records).count() => {
-                for (run, bytes) in runs(records).zip(encoded) {
-                    insert_stored(table, store, id, run, bytes)?;
-                }
-            }
-            _ => {
-                for run in runs(records) {
-                    insert_run(table, store, id, run)?;
-                }
-            }
-        }
+        insert_chunks(table, store, id, &cut_chunks(records))?;
         return Ok(delta);
     }
     // The new records falling in each old chunk's key range (the first
@@ -389,45 +541,27 @@ pub fn replace_index(
                 chunk_key.2.as_str(),
             ))
             .map_err(|e| store.err(e))?;
-        for run in runs(new) {
-            insert_run(table, store, id, run)?;
-        }
+        insert_chunks(table, store, id, &cut_chunks(new))?;
     }
     Ok(delta)
 }
 
-fn insert_run(
+/// Inserts chunks, each under the key of its first record.
+fn insert_chunks(
     table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,
     store: &Store,
     id: u32,
-    run: &[OwnedRecord],
+    chunks: &[EncodedChunk],
 ) -> Result<(), StoreError> {
-    insert_stored(table, store, id, run, &stored_chunk(run))
-}
-
-/// Inserts `stored` (the stored form of `run`) under the key of its first
-/// record.
-fn insert_stored(
-    table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,
-    store: &Store,
-    id: u32,
-    run: &[OwnedRecord],
-    stored: &[u8],
-) -> Result<(), StoreError> {
-    let Some(first) = run.first() else {
-        return Ok(());
-    };
-    table
-        .insert(
-            (
-                id,
-                first.name.as_str(),
-                first.version.as_str(),
-                first.arch.as_str(),
-            ),
-            stored,
-        )
-        .map_err(|e| store.err(e))?;
+    for chunk in chunks {
+        let (name, version, arch) = &chunk.first;
+        table
+            .insert(
+                (id, name.as_str(), version.as_str(), arch.as_str()),
+                chunk.stored.as_slice(),
+            )
+            .map_err(|e| store.err(e))?;
+    }
     Ok(())
 }
 
@@ -615,9 +749,7 @@ pub(crate) fn migrate_from_rows(
         let mut batch: Vec<OwnedRecord> = Vec::new();
         let mut flush = |id: Option<u32>, batch: &mut Vec<OwnedRecord>| {
             if let Some(id) = id {
-                for run in runs(batch) {
-                    insert_run(&mut chunks, store, id, run)?;
-                }
+                insert_chunks(&mut chunks, store, id, &cut_chunks(batch))?;
             }
             batch.clear();
             Ok::<(), StoreError>(())
@@ -732,19 +864,83 @@ mod tests {
     }
 
     #[test]
-    fn runs_respect_the_size_limit_and_keep_every_record() {
-        let big = "z".repeat(3000);
-        let records: Vec<_> = (0..40)
-            .map(|i| rec(&format!("p{i:03}"), "1", &big))
+    fn chunks_fit_a_leaf_page_and_keep_every_record_in_order() {
+        // Real stanzas: the bookworm-updates index of the bundled mirror,
+        // repeated under other names to make a few hundred records.
+        let xz = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/mirror/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz"
+        ))
+        .unwrap();
+        let text = crate::deb::decompress::decompress(
+            &xz,
+            crate::deb::decompress::Compression::Xz,
+            1 << 30,
+        )
+        .unwrap();
+        let stanzas: Vec<Vec<u8>> = crate::deb::package::packages(&text)
+            .map(|p| p.unwrap().raw.to_vec())
             .collect();
-        let all: Vec<_> = runs(&records).collect();
-        assert!(all.len() > 1);
-        assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), 40);
-        for run in &all {
-            assert!(encode_chunk(run).len() <= CHUNK_BYTES);
+        let mut records: Vec<OwnedRecord> = (0..600)
+            .map(|i| {
+                let stanza = String::from_utf8(stanzas[i % stanzas.len()].clone()).unwrap();
+                rec(&format!("pkg{i:04}"), "1.0-1", &stanza)
+            })
+            .collect();
+        // One record larger than any page: a chunk on its own.
+        records.push(rec("zzz-huge", "1", &"q".repeat(3 * LEAF_PAGE)));
+        let chunks = cut_chunks(&records);
+        assert!(chunks.len() > 3);
+        assert_eq!(
+            chunks.iter().map(|c| c.records).sum::<usize>(),
+            records.len()
+        );
+        let mut decoded = Vec::new();
+        let mut start = 0;
+        for chunk in &chunks {
+            let first = &records[start];
+            assert_eq!(
+                chunk.first,
+                (
+                    first.name.clone(),
+                    first.version.clone(),
+                    first.arch.clone()
+                )
+            );
+            if chunk.records > 1 {
+                assert!(
+                    chunk.stored.len() <= stored_budget(first),
+                    "{} bytes",
+                    chunk.stored.len()
+                );
+            }
+            let payload = chunk_payload(&chunk.stored).unwrap();
+            let got: Vec<String> = decode_chunk(&payload)
+                .unwrap()
+                .iter()
+                .map(|r| r.name.to_string())
+                .collect();
+            assert_eq!(got.len(), chunk.records);
+            decoded.extend(got);
+            start += chunk.records;
         }
-        let huge = vec![rec("only", "1", &"q".repeat(CHUNK_BYTES * 2))];
-        assert_eq!(runs(&huge).count(), 1);
+        let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
+        assert_eq!(decoded, names);
+        assert_eq!(
+            chunks.last().unwrap().records,
+            1,
+            "the huge record is alone"
+        );
+        // Pages are well used: all but the last chunk of the small records
+        // fill at least half of their budget.
+        let small = &chunks[..chunks.len() - 2];
+        assert!(
+            small
+                .iter()
+                .all(|c| c.stored.len() * 2 > stored_budget(&records[0]))
+        );
+        // Cut in parallel segments, the same records come back.
+        assert_eq!(encode_new_index(&records).len(), records.len());
     }
 
     #[test]
@@ -768,20 +964,11 @@ mod tests {
     /// Writes `records` as index `id` in one transaction; returns the delta
     /// and the changes reported.
     fn replace(store: &Store, id: u32, records: &[OwnedRecord]) -> (Delta, Vec<String>) {
-        replace_with(store, id, records, None)
-    }
-
-    fn replace_with(
-        store: &Store,
-        id: u32,
-        records: &[OwnedRecord],
-        encoded: Option<&[Vec<u8>]>,
-    ) -> (Delta, Vec<String>) {
         let txn = store.writer().unwrap().begin_write().unwrap();
         let mut changes = Vec::new();
         let delta = {
             let mut table = txn.open_table(PACKAGE_CHUNKS).unwrap();
-            replace_index(&mut table, store, id, records, encoded, &mut |c| {
+            replace_index(&mut table, store, id, records, &mut |c| {
                 changes.push(match c {
                     Change::Added(n, v) => format!("+{n}={v}"),
                     Change::Removed(n, v) => format!("-{n}={v}"),
@@ -878,8 +1065,20 @@ mod tests {
         let records = many("1");
         replace(&store, 1, &records);
         let encoded = encode_new_index(&records);
-        let (delta, _) = replace_with(&store, 2, &records, Some(&encoded));
-        assert_eq!(delta.added, 600);
+        assert_eq!(encoded.len(), 600);
+        {
+            let txn = store.writer().unwrap().begin_write().unwrap();
+            {
+                let mut table = txn.open_table(PACKAGE_CHUNKS).unwrap();
+                assert_eq!(
+                    insert_new_index(&mut table, &store, 2, &encoded).unwrap(),
+                    600
+                );
+                // A second time: the index has chunks, refused.
+                assert!(insert_new_index(&mut table, &store, 2, &encoded).is_err());
+            }
+            txn.commit().unwrap();
+        }
         let txn = store.read().unwrap();
         let table = txn.open_table(PACKAGE_CHUNKS).unwrap();
         let rows = |id: u32| -> Vec<(String, Vec<u8>)> {
@@ -894,6 +1093,19 @@ mod tests {
         };
         assert_eq!(rows(1), rows(2));
         assert!(rows(1).iter().all(|(_, bytes)| bytes[0] == LZ4));
+        // In memory, the same records in the same order.
+        let mut seen = Vec::new();
+        encoded
+            .for_each_record(
+                &mut |r| {
+                    seen.push(r.name.to_string());
+                    Ok(())
+                },
+                &|e| store.corrupt("chunk", e),
+            )
+            .unwrap();
+        let names: Vec<String> = records.iter().map(|r| r.name.clone()).collect();
+        assert_eq!(seen, names);
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! the candidate tables asked for in [`SyncOptions::tables`] are built from
 //! the records in memory.
 
-use super::packages::{self, Change, OwnedRecord, PackageRecords, Record};
+use super::packages::{
+    self, Change, ChunkRecord, EncodedIndex, OwnedRecord, PackageRecords, Record,
+};
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
 use super::table::{self, BaseSpec, RecordSource, TableSources};
 use super::{
@@ -153,10 +155,26 @@ struct ParsedIndex {
     /// The blob that keeps the verified file, prepared off the writer.
     /// (`fetched.original` is moved into it and `fetched.content` freed.)
     blob: PendingBlob,
-    records: Records,
-    /// The stored chunks, when the index has never been synced (encoded
-    /// here, in parallel, instead of on the writer thread).
-    encoded: Option<Vec<Vec<u8>>>,
+    records: ParsedRecords,
+}
+
+/// The records of a fetched index, in the form the writer needs them.
+enum ParsedRecords {
+    /// An index never synced before: the chunks it will be stored in,
+    /// encoded in parallel off the writer thread.
+    New(EncodedIndex),
+    /// A changed index: its records, which the writer compares with the
+    /// stored chunks to write a record-level delta.
+    Changed(Records),
+}
+
+impl ParsedRecords {
+    fn len(&self) -> usize {
+        match self {
+            ParsedRecords::New(encoded) => encoded.len(),
+            ParsedRecords::Changed(records) => records.len(),
+        }
+    }
 }
 
 /// A blob to store: the original compressed file as verified, or zstd of
@@ -206,7 +224,7 @@ pub fn sync(
     let txn = db.begin_write().map_err(|e| store.err(e))?;
     let mut report = SyncReport { suites: Vec::new() };
     // The records of the indexes written, kept for the tables when asked.
-    let mut kept: HashMap<u32, Records> = HashMap::new();
+    let mut kept: HashMap<u32, ParsedRecords> = HashMap::new();
     let cancelled = std::sync::atomic::AtomicBool::new(false);
     let (sender, receiver) = std::sync::mpsc::channel::<(usize, Result<Prepared, String>)>();
     let written: Result<(), StoreError> = std::thread::scope(|scope| {
@@ -330,7 +348,8 @@ fn json_row<T: serde::de::DeserializeOwned>(
 /// Records of the indexes written in this run (in memory), over the
 /// store's for the others.
 struct RunRecords<'a, T> {
-    written: &'a HashMap<u32, Records>,
+    store: &'a Store,
+    written: &'a HashMap<u32, ParsedRecords>,
     stored: PackageRecords<'a, T>,
 }
 
@@ -344,7 +363,13 @@ where
         f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         match self.written.get(&id) {
-            Some(records) => records.iter().try_for_each(|r| f(r.as_record())),
+            Some(ParsedRecords::Changed(records)) => {
+                records.iter().try_for_each(|r| f(r.as_record()))
+            }
+            Some(ParsedRecords::New(encoded)) => encoded.for_each_record(f, &|e| {
+                self.store
+                    .corrupt(format!("package chunks of index {id} (in memory)"), e)
+            }),
             None => self.stored.for_each_in_index(id, f),
         }
     }
@@ -358,7 +383,7 @@ where
 fn build_tables(
     store: &Store,
     tables: &[(String, String, TableSources)],
-    written: &HashMap<u32, Records>,
+    written: &HashMap<u32, ParsedRecords>,
 ) {
     tables.par_iter().for_each(|(base, arch, sources)| {
         let path = table::table_path(store, base, arch);
@@ -368,7 +393,11 @@ fn build_tables(
         let built = store.read().and_then(|txn| {
             let stored = PackageRecords::open(store, &txn)?;
             Ok(table::build_from(
-                &RunRecords { written, stored },
+                &RunRecords {
+                    store,
+                    written,
+                    stored,
+                },
                 sources,
                 arch,
             ))
@@ -541,7 +570,12 @@ fn prepare_suite(
             previous,
             options.pdiff,
         )?;
-        let records = parse_records(&fetched.content, &wanted.arch).map_err(|e| {
+        let records = if current.is_none() {
+            parse_new_index(&fetched.content, &wanted.arch).map(ParsedRecords::New)
+        } else {
+            parse_records(&fetched.content, &wanted.arch).map(ParsedRecords::Changed)
+        }
+        .map_err(|e| {
             PrepareError::Other(format!(
                 "{}: {e}",
                 target.source.describe(&format!(
@@ -551,9 +585,6 @@ fn prepare_suite(
                 ))
             ))
         })?;
-        let encoded = current
-            .is_none()
-            .then(|| packages::encode_new_index(&records));
         let blob = match fetched.original.take() {
             // Its signed SHA-256, which the mirror checked the bytes against.
             Some(original) => PendingBlob {
@@ -576,7 +607,6 @@ fn prepare_suite(
                 fetched,
                 blob,
                 records,
-                encoded,
             }),
         });
     }
@@ -609,7 +639,6 @@ pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Ve
 /// are parsed in parallel (rayon); an error is the first in file order, with
 /// the line numbers of the whole file, as a serial parse would report it.
 fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::PackageError> {
-    const PIECE_BYTES: usize = 4 << 20;
     let pieces = deb822::split_paragraph_chunks(content, content.len().div_ceil(PIECE_BYTES));
     let parsed: Vec<Result<Records, package::PackageError>> = pieces
         .par_iter()
@@ -637,6 +666,134 @@ fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::P
     }
     packages::sort_records(&mut out);
     Ok(out)
+}
+
+/// Bytes of an index file parsed as one piece (see [`parse_records`]).
+const PIECE_BYTES: usize = 4 << 20;
+
+/// A record of an index file, borrowed from it: its key and the kept lines
+/// of its stanza ([`strip_runs`]), as chunks are encoded from it.
+struct StrippedRecord<'a, 'r> {
+    /// The first 16 bytes of the name, zero-padded, big-endian: orders
+    /// records as their names do, and most comparisons of a sort end here.
+    name_prefix: u128,
+    name: &'a str,
+    version: &'a str,
+    arch: &'a str,
+    runs: &'r [&'a [u8]],
+    /// The stanza's bytes: the runs and one newline.
+    len: usize,
+}
+
+impl StrippedRecord<'_, '_> {
+    fn prefix_of(name: &str) -> u128 {
+        let mut bytes = [0u8; 16];
+        let n = name.len().min(16);
+        bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+        u128::from_be_bytes(bytes)
+    }
+
+    /// Key order ([`ChunkRecord::key`]), comparing the name prefixes first.
+    fn cmp_key(&self, other: &Self) -> std::cmp::Ordering {
+        self.name_prefix
+            .cmp(&other.name_prefix)
+            .then_with(|| self.key().cmp(&other.key()))
+    }
+}
+
+impl ChunkRecord for StrippedRecord<'_, '_> {
+    fn key(&self) -> (&str, &str, &str) {
+        (self.name, self.version, self.arch)
+    }
+    fn stanza_pieces(&self) -> impl Iterator<Item = &[u8]> {
+        self.runs.iter().copied()
+    }
+    fn stanza_newline(&self) -> bool {
+        true
+    }
+    fn stanza_len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Parses the Packages file of an index never synced before straight into
+/// the chunks it will be stored in. The records stay borrowed from
+/// `content` (their key, and the kept lines of their stanza) while they are
+/// sorted and until their chunk is encoded: no record is copied out of the
+/// file on its own. The result holds the records of [`parse_records`].
+fn parse_new_index(
+    content: &[u8],
+    index_arch: &str,
+) -> Result<EncodedIndex, package::PackageError> {
+    parse_new_index_in(content, index_arch, PIECE_BYTES)
+}
+
+/// [`parse_new_index`], parsing in pieces of about `piece_bytes`.
+fn parse_new_index_in(
+    content: &[u8],
+    index_arch: &str,
+    piece_bytes: usize,
+) -> Result<EncodedIndex, package::PackageError> {
+    type Key<'a> = (&'a str, &'a str, &'a str);
+    /// A piece's records (key, and where their runs are in `runs`) and the
+    /// runs of all of them.
+    type Piece<'a> = (Vec<(Key<'a>, std::ops::Range<usize>)>, Vec<&'a [u8]>);
+    let pieces = deb822::split_paragraph_chunks(content, content.len().div_ceil(piece_bytes));
+    let parsed: Vec<Result<Piece<'_>, package::PackageError>> = pieces
+        .par_iter()
+        .map(|piece| {
+            let mut keys = Vec::new();
+            let mut runs: Vec<&[u8]> = Vec::new();
+            for pkg in package::packages_from(piece.paragraphs()) {
+                let pkg = pkg?;
+                // binary-amd64 carries amd64 and all; anything else is not for us.
+                if pkg.architecture != index_arch && pkg.architecture != "all" {
+                    continue;
+                }
+                let start = runs.len();
+                strip_runs(pkg.raw, &mut runs);
+                keys.push((
+                    (pkg.package, pkg.version, pkg.architecture),
+                    start..runs.len(),
+                ));
+            }
+            Ok((keys, runs))
+        })
+        .collect();
+    // In file order, so that an error is the first in the file.
+    let mut pieces = Vec::with_capacity(parsed.len());
+    for piece in parsed {
+        pieces.push(piece?);
+    }
+    let mut records: Vec<StrippedRecord<'_, '_>> =
+        Vec::with_capacity(pieces.iter().map(|(keys, _)| keys.len()).sum());
+    for (keys, runs) in &pieces {
+        records.extend(keys.iter().map(|&((name, version, arch), ref at)| {
+            let runs = &runs[at.clone()];
+            StrippedRecord {
+                name_prefix: StrippedRecord::prefix_of(name),
+                name,
+                version,
+                arch,
+                runs,
+                len: runs.iter().map(|r| r.len()).sum::<usize>() + 1,
+            }
+        }));
+    }
+    // Debian's indexes are in source package order, not binary: sort. As
+    // in [`packages::sort_records`], of duplicate keys the last one wins.
+    if !records.is_sorted_by(|a, b| a.cmp_key(b).is_lt()) {
+        records.par_sort_by(StrippedRecord::cmp_key);
+        let mut kept: Vec<StrippedRecord<'_, '_>> = Vec::with_capacity(records.len());
+        for record in records {
+            match kept.last_mut() {
+                Some(last) if last.key() == record.key() => *last = record,
+                _ => kept.push(record),
+            }
+        }
+        records = kept;
+    }
+    Ok(packages::encode_new_index(&records))
 }
 
 /// The fields a stored package record keeps: what check, plan, pool,
@@ -678,9 +835,24 @@ fn is_kept_field(name: &[u8]) -> bool {
 
 /// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines).
 pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
-    // The kept lines come in a few runs (consecutive kept fields): find
-    // them first, then copy them into one exact allocation.
-    let mut runs: Vec<(usize, usize)> = Vec::with_capacity(8);
+    let mut runs: Vec<&[u8]> = Vec::with_capacity(8);
+    strip_runs(raw, &mut runs);
+    let len: usize = runs.iter().map(|r| r.len()).sum();
+    let mut out = Vec::with_capacity(len + 1);
+    for run in runs {
+        out.extend_from_slice(run);
+    }
+    out.push(b'\n');
+    out
+}
+
+/// Appends to `out` the kept lines of a stanza ([`KEPT_FIELDS`] with their
+/// continuation lines) as runs of consecutive lines, the last one without
+/// its trailing newlines: the stripped stanza is the runs, then exactly one
+/// newline.
+fn strip_runs<'a>(raw: &'a [u8], out: &mut Vec<&'a [u8]>) {
+    let first = out.len();
+    let mut run: Option<(usize, usize)> = None;
     let mut keeping = false;
     let mut start = 0;
     while start < raw.len() {
@@ -691,26 +863,31 @@ pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
             keeping = is_kept_field(&line[..name_end]);
         }
         if keeping {
-            match runs.last_mut() {
-                Some(run) if run.1 == start => run.1 = end,
-                _ => runs.push((start, end)),
+            match &mut run {
+                Some(r) if r.1 == start => r.1 = end,
+                _ => {
+                    if let Some((s, e)) = run {
+                        out.push(&raw[s..e]);
+                    }
+                    run = Some((start, end));
+                }
             }
         }
         start = end;
     }
-    // Without the trailing newlines of the last run, plus exactly one.
-    if let Some(last) = runs.last_mut() {
-        while last.1 > last.0 && raw[last.1 - 1] == b'\n' {
-            last.1 -= 1;
+    if let Some((s, e)) = run {
+        out.push(&raw[s..e]);
+    }
+    // Without the trailing newlines of the last run.
+    if out.len() > first
+        && let Some(last) = out.last_mut()
+    {
+        let mut end = last.len();
+        while end > 0 && last[end - 1] == b'\n' {
+            end -= 1;
         }
+        *last = &last[..end];
     }
-    let len: usize = runs.iter().map(|(s, e)| e - s).sum();
-    let mut out = Vec::with_capacity(len + 1);
-    for &(s, e) in &runs {
-        out.extend_from_slice(&raw[s..e]);
-    }
-    out.push(b'\n');
-    out
 }
 
 fn next_counter(txn: &WriteTransaction, store: &Store, name: &str) -> Result<u64, StoreError> {
@@ -785,7 +962,7 @@ fn write_suite(
     target: &SyncTarget,
     prepared: PreparedSuite,
     options: &SyncOptions,
-    kept: &mut HashMap<u32, Records>,
+    kept: &mut HashMap<u32, ParsedRecords>,
 ) -> Result<SuiteSummary, StoreError> {
     let generation = next_counter(txn, store, "next_generation")?;
     let previous = {
@@ -869,7 +1046,6 @@ fn write_suite(
             id,
             generation,
             &parsed.records,
-            parsed.encoded.as_deref(),
             existing.as_ref(),
         )?;
         let total = parsed.records.len() as u64;
@@ -912,7 +1088,10 @@ fn write_suite(
             bytes_read: parsed.fetched.bytes_read,
         });
         if !options.tables.is_empty() {
-            kept.insert(id, std::mem::take(&mut parsed.records));
+            kept.insert(
+                id,
+                std::mem::replace(&mut parsed.records, ParsedRecords::Changed(Vec::new())),
+            );
         }
         // Freeing a big index's records and buffers takes tens of
         // milliseconds: not on the writer thread.
@@ -991,26 +1170,35 @@ fn write_suite(
 /// Returns (added, removed, changed).
 ///
 /// `existing`: the index's stored state, `None` when it has never been
-/// synced (then its versions get no rows: they are implicit). A removed
-/// version without a row was first seen in the index's
-/// [`IndexState::first_generation`].
+/// synced (then `records` are its new chunks, and its versions get no
+/// rows: they are implicit). A removed version without a row was first
+/// seen in the index's [`IndexState::first_generation`].
 fn write_records(
     txn: &WriteTransaction,
     store: &Store,
     id: u32,
     generation: u64,
-    records: &Records,
-    encoded: Option<&[Vec<u8>]>,
+    records: &ParsedRecords,
     existing: Option<&IndexState>,
 ) -> Result<(u64, u64, u64), StoreError> {
     let mut table = txn
         .open_table(packages::PACKAGE_CHUNKS)
         .map_err(|e| store.err(e))?;
+    let (records, existing) = match (records, existing) {
+        (ParsedRecords::New(encoded), None) => {
+            let added = packages::insert_new_index(&mut table, store, id, encoded)?;
+            return Ok((added, 0, 0));
+        }
+        (ParsedRecords::Changed(records), Some(existing)) => (records, existing),
+        _ => {
+            return Err(store.corrupt(
+                format!("index {id}"),
+                "its stored state changed while this sync prepared it",
+            ));
+        }
+    };
     let mut seen = txn.open_table(VERSIONS_SEEN).map_err(|e| store.err(e))?;
-    let delta = packages::replace_index(&mut table, store, id, records, encoded, &mut |change| {
-        let Some(existing) = existing else {
-            return Ok(());
-        };
+    let delta = packages::replace_index(&mut table, store, id, records, &mut |change| {
         let (name, version, gone) = match change {
             Change::Added(name, version) => (name, version, 0),
             Change::Removed(name, version) => (name, version, generation),
@@ -1109,6 +1297,168 @@ mod tests {
         let parallel = parse_records(&bad, "amd64").err().unwrap().to_string();
         assert!(serial.contains("line"), "{serial}");
         assert_eq!(parallel, serial);
+    }
+
+    /// The records of an encoded index, as (name, version, arch, stanza).
+    fn decoded(encoded: &EncodedIndex) -> Vec<(String, String, String, Vec<u8>)> {
+        let mut out = Vec::new();
+        encoded
+            .for_each_record(
+                &mut |r| {
+                    out.push((
+                        r.name.to_string(),
+                        r.version.to_string(),
+                        r.arch.to_string(),
+                        r.stanza.to_vec(),
+                    ));
+                    Ok(())
+                },
+                &|e| panic!("{e}"),
+            )
+            .unwrap();
+        out
+    }
+
+    fn owned(records: &[OwnedRecord]) -> Vec<(String, String, String, Vec<u8>)> {
+        records
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    r.version.clone(),
+                    r.arch.clone(),
+                    r.stanza.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn real_index(path: &str) -> Vec<u8> {
+        let xz = std::fs::read(format!(
+            "{}/testdata/mirror/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        crate::deb::decompress::decompress(&xz, crate::deb::decompress::Compression::Xz, 1 << 30)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_index_parsed_into_chunks_holds_the_records_of_the_sorted_parse() {
+        let content = real_index("debian/dists/bookworm-backports/main/binary-amd64/Packages.xz");
+        let reference = owned(&parse_records(&content, "amd64").unwrap());
+        assert!(reference.len() > 2000);
+        // Small pieces: many of them, each cut into its own chunks.
+        for piece_bytes in [1, 64 << 10, 300 << 10, PIECE_BYTES] {
+            let encoded = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
+            assert_eq!(decoded(&encoded), reference, "pieces of {piece_bytes}");
+            for chunk in &encoded.chunks {
+                let payload = packages::chunk_payload(&chunk.stored).unwrap();
+                let first = packages::decode_chunk(&payload).unwrap()[0];
+                assert_eq!(
+                    (first.name, first.version, first.arch),
+                    (
+                        chunk.first.0.as_str(),
+                        chunk.first.1.as_str(),
+                        chunk.first.2.as_str()
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_index_out_of_order_or_with_duplicates_is_sorted_first() {
+        let content = real_index("debian/dists/bookworm-backports/main/binary-amd64/Packages.xz");
+        let reference = owned(&parse_records(&content, "amd64").unwrap());
+        let stanzas: Vec<&[u8]> = package::packages(&content)
+            .map(|p| p.unwrap().raw)
+            .collect();
+        let join = |stanzas: &[&[u8]]| {
+            let mut out = Vec::new();
+            for s in stanzas {
+                out.extend_from_slice(s);
+                if !s.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+                out.push(b'\n');
+            }
+            out
+        };
+        // Reversed: out of order within every piece.
+        let mut reversed = stanzas.clone();
+        reversed.reverse();
+        // Halves swapped: each piece in order, but not one after the other.
+        let half = stanzas.len() / 2;
+        let swapped: Vec<&[u8]> = stanzas[half..]
+            .iter()
+            .chain(&stanzas[..half])
+            .copied()
+            .collect();
+        // The first stanza again at the end, changed: a duplicate key, of
+        // which the last one wins.
+        let first = String::from_utf8(stanzas[0].to_vec()).unwrap();
+        let changed = first.replacen("\nSection: ", "\nSection: changed-", 1);
+        assert_ne!(changed, first);
+        let mut duplicated = stanzas.clone();
+        duplicated.push(changed.as_bytes());
+        let mut expected_dup = reference.clone();
+        expected_dup[0].3 = strip_stanza(changed.as_bytes());
+        for (what, content, expected) in [
+            ("reversed", join(&reversed), &reference),
+            ("swapped", join(&swapped), &reference),
+            ("duplicated", join(&duplicated), &expected_dup),
+        ] {
+            // Pieces of one stanza each (every order check is between
+            // pieces), and pieces of many.
+            for piece_bytes in [1, 64 << 10] {
+                let encoded = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
+                assert_eq!(
+                    &decoded(&encoded),
+                    expected,
+                    "{what}, pieces of {piece_bytes}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_index_reports_the_first_error_in_the_file() {
+        let mut content = Vec::new();
+        for i in 0..30_000 {
+            content.extend_from_slice(
+                format!("Package: p{i:06}\nVersion: 1.{i}\nArchitecture: amd64\n\n").as_bytes(),
+            );
+        }
+        let break_at = |content: &mut Vec<u8>, at: usize| {
+            let start = at + memchr::memmem::find(&content[at..], b"\n\nPackage: ").unwrap() + 2;
+            content[start..start + 7].copy_from_slice(b"Pa ckag");
+        };
+        let mut bad = content.clone();
+        let len = bad.len();
+        break_at(&mut bad, len / 3);
+        break_at(&mut bad, len * 2 / 3);
+        let serial = package::packages(&bad)
+            .find_map(Result::err)
+            .unwrap()
+            .to_string();
+        assert!(serial.contains("line"), "{serial}");
+        let got = parse_new_index_in(&bad, "amd64", 64 << 10)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(got, serial);
+        // The same when a piece before the error is out of order.
+        let (a, b) = (b"Package: p000010\n", b"Package: p000011\n");
+        let i = memchr::memmem::find(&bad, a).unwrap();
+        let j = memchr::memmem::find(&bad, b).unwrap();
+        bad[i..i + a.len()].copy_from_slice(b);
+        bad[j..j + b.len()].copy_from_slice(a);
+        let got = parse_new_index_in(&bad, "amd64", 64 << 10)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(got, serial);
     }
 
     #[test]

@@ -16,7 +16,6 @@ use crate::deb::version;
 use memmap2::Mmap;
 use redb::ReadTransaction;
 use std::cmp::Ordering;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"DFTBL\0\0\x01";
@@ -399,7 +398,13 @@ fn encode(
     out
 }
 
-/// Writes table bytes atomically (temp file, fsync, rename).
+/// Writes table bytes atomically: a temporary file, renamed over the table.
+///
+/// Not fsynced, on purpose. A table is a cache that `check` verifies in
+/// full (checksum) and against the store's current sources before using
+/// it, so a table lost, torn or left behind by a power cut is rebuilt, never
+/// trusted. An fsync here queued behind the store's own commit flush and
+/// made every sync wait for it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
     let io = |e: std::io::Error| TableError::Io {
         path: path.to_path_buf(),
@@ -411,15 +416,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
     })?;
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
+    std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 
