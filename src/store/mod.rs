@@ -11,6 +11,7 @@
 //! | `indexes` | `archive/suite/component/arch` | [`IndexState`] (JSON) |
 //! | `blobs` | SHA-256 of the stored bytes | content-addressed raw files, see [`blob`] |
 //! | `blob_parts` | (blob key, part number) | the parts of a blob over 1 MiB |
+//! | `pending_blobs` | blob key | `()`: blobs a sync stored ahead of its generations, until that sync commits (see [`sync`]) |
 //! | `package_chunks` | (index id, package, version, arch) of a chunk's first record | a sorted run of package records, see [`packages`] |
 //! | `versions_seen_by_index` | (index id, package, version) | (first generation, gone generation); only versions added or removed after the index's first sync (the others are implicit, see [`IndexState::first_generation`]) |
 //! | `suite_checked` | `archive/suite` | unix time of the last sync that confirmed it |
@@ -59,6 +60,11 @@ pub(crate) const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bl
 /// (blob key, part number) -> part of a blob kept in parts (see [`blob`]).
 pub(crate) const BLOB_PARTS: TableDefinition<(&[u8], u32), &[u8]> =
     TableDefinition::new("blob_parts");
+
+/// Blobs a sync stored, in a transaction of their own, ahead of the
+/// generations that refer to them; emptied by that sync's own commit, or
+/// by the next sync when the process died in between (see [`sync`]).
+pub(crate) const PENDING_BLOBS: TableDefinition<&[u8], ()> = TableDefinition::new("pending_blobs");
 /// (index id, package, version) -> (first generation, generation that
 /// removed it or 0). Keyed by index first so that a sync's inserts append.
 pub(crate) const VERSIONS_SEEN: TableDefinition<(u32, &str, &str), (u64, u64)> =
@@ -321,6 +327,7 @@ impl Store {
             txn.open_table(INDEXES).map_err(|e| self.err(e))?;
             txn.open_table(BLOBS).map_err(|e| self.err(e))?;
             txn.open_table(BLOB_PARTS).map_err(|e| self.err(e))?;
+            txn.open_table(PENDING_BLOBS).map_err(|e| self.err(e))?;
             txn.open_table(packages::PACKAGE_CHUNKS)
                 .map_err(|e| self.err(e))?;
             txn.open_table(VERSIONS_SEEN).map_err(|e| self.err(e))?;

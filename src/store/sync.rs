@@ -19,8 +19,8 @@ use super::packages::{
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
 use super::table::{self, BaseSpec, RecordSource, TableSources};
 use super::{
-    BLOB_PARTS, BLOBS, GENERATIONS, INDEXES, META, SUITE_CHECKED, SUITES, Store, StoreError,
-    VERSIONS_SEEN, blob,
+    BLOB_PARTS, BLOBS, GENERATIONS, INDEXES, META, PENDING_BLOBS, SUITE_CHECKED, SUITES, Store,
+    StoreError, VERSIONS_SEEN, blob,
 };
 use crate::deb::hash::Sha256Digest;
 use crate::deb::openpgp::Keyring;
@@ -181,8 +181,23 @@ impl ParsedRecords {
 /// the content when there is none (e.g. after pdiff), with its Release path.
 struct PendingBlob {
     key: Sha256Digest,
-    stored: StoredBlob,
+    /// `None` once sent to the writer ahead of its suite ([`EARLY_BLOB_BYTES`]).
+    stored: Option<StoredBlob>,
     path: String,
+}
+
+/// Blobs at least this large (the raw `.xz` of a large index) are sent to
+/// the writer as soon as they are verified, and stored in a transaction of
+/// their own while the indexes are still parsed, so that the run's final
+/// commit has that much less to write and flush (see [`sync`]).
+const EARLY_BLOB_BYTES: usize = blob::PART_BYTES;
+
+/// What the preparing threads send the writer.
+enum Message {
+    /// A large verified index file, stored ahead of its suite.
+    Blob(Sha256Digest, StoredBlob),
+    /// Suite `i` is prepared (or failed).
+    Suite(usize, Result<Prepared, String>),
 }
 
 enum StoredBlob {
@@ -220,13 +235,19 @@ pub fn sync(
     // Every new generation of this run, and the last-checked times, are
     // written in ONE transaction: one durable commit, and a crash leaves the
     // store exactly as it was before the run or with the whole run applied.
+    // Before it, the raw files of large indexes are stored in transactions
+    // of their own as soon as they are verified ([`EarlyBlobs`]): their
+    // bytes reach the disk while the indexes are parsed, instead of in the
+    // final commit. Until then, they are listed in `pending_blobs`; the
+    // run's transaction removes those no generation refers to.
     let db = store.writer()?;
-    let txn = db.begin_write().map_err(|e| store.err(e))?;
+    let mut early = EarlyBlobs { db, txn: None };
+    let mut run_txn: Option<WriteTransaction> = None;
     let mut report = SyncReport { suites: Vec::new() };
     // The records of the indexes written, kept for the tables when asked.
     let mut kept: HashMap<u32, ParsedRecords> = HashMap::new();
     let cancelled = std::sync::atomic::AtomicBool::new(false);
-    let (sender, receiver) = std::sync::mpsc::channel::<(usize, Result<Prepared, String>)>();
+    let (sender, receiver) = std::sync::mpsc::channel::<Message>();
     let written: Result<(), StoreError> = std::thread::scope(|scope| {
         let cancelled = &cancelled;
         let keyrings = &keyrings;
@@ -239,56 +260,93 @@ pub fn sync(
                         return;
                     }
                     progress.suite_started(&t.key());
+                    // The receiver is gone only when writing failed; then
+                    // nothing more is wanted.
+                    let send_early = |key, stored| {
+                        let _ = sender.send(Message::Blob(key, stored));
+                    };
                     let prepared = keyrings
                         .get(&t.keyring)
                         .ok_or_else(|| "keyring not loaded".to_string())
                         .and_then(|k| k.as_ref().map_err(Clone::clone))
                         .and_then(|keyring| {
-                            prepare_suite(store, t, keyring, options).map_err(|e| e.to_string())
+                            prepare_suite(store, t, keyring, options, &send_early)
+                                .map_err(|e| e.to_string())
                         });
-                    // The receiver is gone only when writing failed; then the
-                    // result is not wanted.
-                    let _ = sender.send((i, prepared));
+                    let _ = sender.send(Message::Suite(i, prepared));
                 });
         });
         let mut ready: BTreeMap<usize, Result<Prepared, String>> = BTreeMap::new();
-        for (i, target) in targets.iter().enumerate() {
-            let prepared = loop {
-                if let Some(p) = ready.remove(&i) {
-                    break p;
+        let mut next = 0;
+        // On any error, the preparers stop taking new suites.
+        let cancel = |e: StoreError| {
+            cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+            e
+        };
+        while next < targets.len() {
+            let message = match receiver.try_recv() {
+                Ok(message) => Some(message),
+                // Nothing waiting: make the early blobs durable before
+                // waiting (their flush overlaps the parsing).
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    early.commit(store).map_err(cancel)?;
+                    receiver.recv().ok()
                 }
-                match receiver.recv() {
-                    Ok((j, p)) => {
-                        ready.insert(j, p);
-                    }
-                    Err(_) => {
-                        return Err(
-                            store.err(format!("preparing {} ended without a result", target.key()))
-                        );
-                    }
-                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
             };
-            let outcome = match prepared {
-                Err(error) => SuiteOutcome::Failed { error },
-                Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
-                Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
-                // A store error aborts the transaction: nothing of this run lands.
-                Ok(Prepared::Changed(p)) => {
-                    match write_suite(&txn, store, target, *p, options, &mut kept) {
-                        Ok(summary) => SuiteOutcome::Updated(summary),
-                        Err(e) => {
-                            cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
-                            return Err(e);
-                        }
-                    }
-                }
+            let Some(message) = message else {
+                return Err(store.err(format!(
+                    "preparing {} ended without a result",
+                    targets[next].key()
+                )));
             };
-            progress.suite_finished(&target.key(), &outcome);
-            report.suites.push((target.key(), outcome));
+            match message {
+                Message::Blob(key, stored) => match &run_txn {
+                    // Late (the run's transaction is open): store it there.
+                    Some(txn) => {
+                        put_blob(txn, store, &key, &stored).map_err(cancel)?;
+                    }
+                    None => early.put(store, &key, &stored).map_err(cancel)?,
+                },
+                Message::Suite(i, prepared) => {
+                    ready.insert(i, prepared);
+                }
+            }
+            while let Some(prepared) = ready.remove(&next) {
+                let target = &targets[next];
+                next += 1;
+                let outcome = match prepared {
+                    Err(error) => SuiteOutcome::Failed { error },
+                    Ok(Prepared::Unchanged(generation)) => SuiteOutcome::Unchanged { generation },
+                    Ok(Prepared::NotMirrored(error)) => SuiteOutcome::NotMirrored { error },
+                    // A store error aborts the transaction: nothing of this run lands.
+                    Ok(Prepared::Changed(p)) => {
+                        let txn = match &mut run_txn {
+                            Some(txn) => txn,
+                            None => {
+                                early.commit(store).map_err(cancel)?;
+                                let txn = db.begin_write().map_err(|e| cancel(store.err(e)))?;
+                                run_txn.insert(txn)
+                            }
+                        };
+                        let summary = write_suite(txn, store, target, *p, options, &mut kept)
+                            .map_err(cancel)?;
+                        SuiteOutcome::Updated(summary)
+                    }
+                };
+                progress.suite_finished(&target.key(), &outcome);
+                report.suites.push((target.key(), outcome));
+            }
         }
         Ok(())
     });
     written?;
+    early.commit(store)?;
+    let txn = match run_txn {
+        Some(txn) => txn,
+        None => db.begin_write().map_err(|e| store.err(e))?,
+    };
+    settle_pending_blobs(&txn, store)?;
     record_checked(&txn, store, &report, options.now)?;
     let tables = if kept.is_empty() {
         Vec::new()
@@ -475,6 +533,7 @@ fn prepare_suite(
     target: &SyncTarget,
     keyring: &Keyring,
     options: &SyncOptions,
+    send_early: &dyn Fn(Sha256Digest, StoredBlob),
 ) -> Result<Prepared, PrepareError> {
     let started = Instant::now();
     let txn = store.read()?;
@@ -587,14 +646,23 @@ fn prepare_suite(
         })?;
         let blob = match fetched.original.take() {
             // Its signed SHA-256, which the mirror checked the bytes against.
+            // A large one goes to the writer now, before it is parsed.
+            Some(original) if original.bytes.len() >= EARLY_BLOB_BYTES => {
+                send_early(original.sha256, StoredBlob::Raw(original.bytes));
+                PendingBlob {
+                    key: original.sha256,
+                    stored: None,
+                    path: original.path,
+                }
+            }
             Some(original) => PendingBlob {
                 key: original.sha256,
-                stored: StoredBlob::Raw(original.bytes),
+                stored: Some(StoredBlob::Raw(original.bytes)),
                 path: original.path,
             },
             None => PendingBlob {
                 key: Sha256Digest::of(&fetched.content),
-                stored: StoredBlob::Encoded(blob::encode(&fetched.content, true)),
+                stored: Some(StoredBlob::Encoded(blob::encode(&fetched.content, true))),
                 path: wanted.path.clone(),
             },
         };
@@ -903,19 +971,19 @@ fn next_counter(txn: &WriteTransaction, store: &Store, name: &str) -> Result<u64
     Ok(next)
 }
 
-/// Stores a prepared blob, unless the store has it. A raw blob is written
-/// straight into the page redb reserves for it (no intermediate copy of a
-/// multi-megabyte file).
+/// Stores a prepared blob, unless the store has it; returns whether it was
+/// added. A raw blob is written straight into the page redb reserves for it
+/// (no intermediate copy of a multi-megabyte file).
 fn put_blob(
     txn: &WriteTransaction,
     store: &Store,
     key: &Sha256Digest,
     stored: &StoredBlob,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let mut blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
     let key = key.0.as_slice();
     if blobs.get(key).map_err(|e| store.err(e))?.is_some() {
-        return Ok(());
+        return Ok(false);
     }
     match stored {
         StoredBlob::Raw(bytes) if bytes.len() > blob::PART_BYTES => {
@@ -939,7 +1007,108 @@ fn put_blob(
                 .map_err(|e| store.err(e))?;
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The transaction that stores large verified index files ahead of the
+/// run's own (see [`sync`]). Each blob it adds is listed in
+/// `pending_blobs` in the same transaction.
+struct EarlyBlobs<'db> {
+    db: &'db redb::Database,
+    txn: Option<WriteTransaction>,
+}
+
+impl EarlyBlobs<'_> {
+    fn put(
+        &mut self,
+        store: &Store,
+        key: &Sha256Digest,
+        stored: &StoredBlob,
+    ) -> Result<(), StoreError> {
+        let txn = match &mut self.txn {
+            Some(txn) => txn,
+            None => self
+                .txn
+                .insert(self.db.begin_write().map_err(|e| store.err(e))?),
+        };
+        if put_blob(txn, store, key, stored)? {
+            let mut pending = txn.open_table(PENDING_BLOBS).map_err(|e| store.err(e))?;
+            pending
+                .insert(key.0.as_slice(), ())
+                .map_err(|e| store.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Commits (durably) what was stored, if anything.
+    fn commit(&mut self, store: &Store) -> Result<(), StoreError> {
+        match self.txn.take() {
+            Some(txn) => txn.commit().map_err(|e| store.err(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Empties `pending_blobs`, removing the blobs listed there that no index
+/// or generation refers to: those of a suite that failed after its file was
+/// stored ahead, or of a run whose process died before its commit. Returns
+/// how many were removed.
+fn settle_pending_blobs(txn: &WriteTransaction, store: &Store) -> Result<u64, StoreError> {
+    let mut pending = txn.open_table(PENDING_BLOBS).map_err(|e| store.err(e))?;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for item in pending.iter().map_err(|e| store.err(e))? {
+        let (k, _) = item.map_err(|e| store.err(e))?;
+        keys.push(k.value().to_vec());
+    }
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    for key in &keys {
+        pending.remove(key.as_slice()).map_err(|e| store.err(e))?;
+    }
+    // The current indexes refer to what a successful run stored; only for
+    // the rest are the older generations looked at.
+    let mut referenced: std::collections::HashSet<[u8; 32]> = std::collections::HashSet::new();
+    let raw = |hex: &str| Sha256Digest::from_hex(hex).map(|d| d.0);
+    {
+        let indexes = txn.open_table(INDEXES).map_err(|e| store.err(e))?;
+        for item in indexes.iter().map_err(|e| store.err(e))? {
+            let (k, v) = item.map_err(|e| store.err(e))?;
+            let state: IndexState = serde_json::from_slice(v.value())
+                .map_err(|e| store.corrupt(k.value().to_string(), e))?;
+            referenced.extend(raw(&state.blob));
+        }
+    }
+    keys.retain(|k| <[u8; 32]>::try_from(k.as_slice()).map_or(true, |k| !referenced.contains(&k)));
+    if !keys.is_empty() {
+        let generations = txn.open_table(GENERATIONS).map_err(|e| store.err(e))?;
+        for item in generations.iter().map_err(|e| store.err(e))? {
+            let (k, v) = item.map_err(|e| store.err(e))?;
+            let generation: Generation = serde_json::from_slice(v.value())
+                .map_err(|e| store.corrupt(format!("generation {}", k.value()), e))?;
+            referenced.extend(generation.indexes.iter().filter_map(|i| raw(&i.blob)));
+        }
+        keys.retain(|k| {
+            <[u8; 32]>::try_from(k.as_slice()).map_or(true, |k| !referenced.contains(&k))
+        });
+    }
+    let mut blobs = txn.open_table(BLOBS).map_err(|e| store.err(e))?;
+    let mut parts = txn.open_table(BLOB_PARTS).map_err(|e| store.err(e))?;
+    for key in &keys {
+        let removed = blobs.remove(key.as_slice()).map_err(|e| store.err(e))?;
+        let count = match removed {
+            Some(value) => blob::parts_of(value.value())
+                .map_err(|e| store.corrupt("pending blob", e))?
+                .map_or(0, |(_, count)| count),
+            None => 0,
+        };
+        for i in 0..count {
+            parts
+                .remove((key.as_slice(), i))
+                .map_err(|e| store.err(e))?;
+        }
+    }
+    Ok(keys.len() as u64)
 }
 
 fn method_name(m: &FetchMethod) -> String {
@@ -1032,7 +1201,10 @@ fn write_suite(
             None => u32::try_from(next_counter(txn, store, "next_index_id")?)
                 .map_err(|_| store.corrupt("next_index_id", "overflow"))?,
         };
-        put_blob(txn, store, &parsed.blob.key, &parsed.blob.stored)?;
+        // (Stored already when it was sent ahead, see [`EarlyBlobs`].)
+        if let Some(stored) = &parsed.blob.stored {
+            put_blob(txn, store, &parsed.blob.key, stored)?;
+        }
         let (blob_key, blob_path) = (parsed.blob.key, parsed.blob.path.clone());
         // A new index's versions get no first-seen rows: they are implicit
         // (first seen in this generation, see `IndexState::first_generation`).
@@ -1462,6 +1634,133 @@ mod tests {
     }
 
     #[test]
+    fn blobs_stored_ahead_that_nothing_refers_to_are_removed_by_the_next_run() {
+        use crate::store::OpenMode;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&dir.path().join("s.redb"), OpenMode::Write { wait: false }).unwrap();
+        let db = store.writer().unwrap();
+        let current: Vec<u8> = (0..blob::PART_BYTES + 10)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let historic: Vec<u8> = (0..blob::PART_BYTES + 20)
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let orphan: Vec<u8> = (0..blob::PART_BYTES * 2 + 5)
+            .map(|i| (i % 239) as u8)
+            .collect();
+        let small_orphan = b"a small one".to_vec();
+        let already = b"stored by an earlier run".to_vec();
+        let key = |b: &[u8]| Sha256Digest::of(b);
+        {
+            let txn = db.begin_write().unwrap();
+            assert!(
+                put_blob(
+                    &txn,
+                    &store,
+                    &key(&already),
+                    &StoredBlob::Raw(already.clone())
+                )
+                .unwrap()
+            );
+            txn.commit().unwrap();
+        }
+        // A run that stored blobs ahead, then died before its own commit.
+        let mut early = EarlyBlobs { db, txn: None };
+        for b in [&current, &historic, &orphan, &small_orphan, &already] {
+            early
+                .put(&store, &key(b), &StoredBlob::Raw(b.clone()))
+                .unwrap();
+        }
+        early.commit(&store).unwrap();
+        let pending = || -> usize {
+            let txn = store.read().unwrap();
+            txn.open_table(PENDING_BLOBS)
+                .unwrap()
+                .iter()
+                .unwrap()
+                .count()
+        };
+        assert_eq!(pending(), 4, "the blob stored before is not pending");
+        // The next run: a current index refers to one, an old generation
+        // (written since, e.g. by an import) to another.
+        let txn = db.begin_write().unwrap();
+        {
+            let state = IndexState {
+                id: 1,
+                sha256: "00".repeat(32),
+                size: 1,
+                generation: 2,
+                packages: 0,
+                blob: key(&current).to_hex(),
+                blob_path: "main/binary-amd64/Packages.xz".into(),
+                first_generation: Some(2),
+            };
+            let mut indexes = txn.open_table(INDEXES).unwrap();
+            indexes
+                .insert(
+                    "a/s/main/amd64",
+                    serde_json::to_vec(&state).unwrap().as_slice(),
+                )
+                .unwrap();
+            let generation = Generation {
+                id: 1,
+                archive: "a".into(),
+                suite: "s".into(),
+                previous: None,
+                fetched_at: "2026-01-01T00:00:00Z".into(),
+                inrelease_sha256: "00".repeat(32),
+                signers: Vec::new(),
+                date: None,
+                valid_until: None,
+                accepted_expired: false,
+                accepted_downgrade: false,
+                indexes: vec![GenerationIndex {
+                    key: "a/s/main/amd64".into(),
+                    path: "main/binary-amd64/Packages".into(),
+                    sha256: "00".repeat(32),
+                    size: 1,
+                    blob: key(&historic).to_hex(),
+                    blob_path: "main/binary-amd64/Packages.xz".into(),
+                    method: "full:xz".into(),
+                    packages: 0,
+                    added: 0,
+                    removed: 0,
+                    changed: 0,
+                    bytes_read: 1,
+                }],
+            };
+            let mut generations = txn.open_table(GENERATIONS).unwrap();
+            generations
+                .insert(1, serde_json::to_vec(&generation).unwrap().as_slice())
+                .unwrap();
+        }
+        assert_eq!(settle_pending_blobs(&txn, &store).unwrap(), 2);
+        txn.commit().unwrap();
+        assert_eq!(pending(), 0);
+        for (b, kept) in [
+            (&current, true),
+            (&historic, true),
+            (&already, true),
+            (&orphan, false),
+            (&small_orphan, false),
+        ] {
+            let stored = store.blob(&key(b)).unwrap();
+            match kept {
+                true => assert_eq!(
+                    blob::decode(&stored.unwrap(), &key(b), u64::MAX).unwrap(),
+                    *b
+                ),
+                false => assert!(stored.is_none()),
+            }
+        }
+        // The orphan's parts went with it: only the two kept large blobs'.
+        let txn = store.read().unwrap();
+        let parts = txn.open_table(BLOB_PARTS).unwrap().iter().unwrap().count();
+        assert_eq!(parts, 4);
+    }
+
+    #[test]
     fn a_large_blob_is_kept_in_parts_and_read_back_whole() {
         use crate::store::OpenMode;
         let dir = tempfile::tempdir().unwrap();
@@ -1471,18 +1770,13 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect();
         let small = b"small blob".to_vec();
-        let pending = |bytes: &Vec<u8>| PendingBlob {
-            key: Sha256Digest::of(bytes),
-            stored: StoredBlob::Raw(bytes.clone()),
-            path: "main/binary-amd64/Packages.xz".into(),
-        };
         let db = store.writer().unwrap();
         let txn = db.begin_write().unwrap();
         for b in [&big, &small] {
-            let p = pending(b);
-            put_blob(&txn, &store, &p.key, &p.stored).unwrap();
+            let (key, stored) = (Sha256Digest::of(b), StoredBlob::Raw(b.clone()));
+            assert!(put_blob(&txn, &store, &key, &stored).unwrap());
             // Storing it again is a no-op.
-            put_blob(&txn, &store, &p.key, &p.stored).unwrap();
+            assert!(!put_blob(&txn, &store, &key, &stored).unwrap());
         }
         txn.commit().unwrap();
         for b in [&big, &small] {
