@@ -6,7 +6,10 @@
 //! and for each wanted index whose signed SHA-256 differs from the stored
 //! one, fetch it (pdiff or whole), verify it, parse it, and write only the
 //! added, removed and changed package records. All suites of a run are
-//! written in one write transaction (one durable commit). A suite that fails
+//! written in one write transaction (one durable commit); only the raw
+//! files of large indexes are committed ahead of it, in transactions of
+//! their own while the indexes are parsed, and listed in `pending_blobs`
+//! until the run's transaction settles them (see [`sync`]). A suite that fails
 //! leaves its previous generation untouched; other suites go on. Fetching,
 //! decompression and parsing run in parallel across suites; writes are
 //! serial (one redb writer), in target order. While the commit is written,
