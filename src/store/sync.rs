@@ -632,21 +632,6 @@ fn prepare_suite(
             previous,
             options.pdiff,
         )?;
-        let records = if current.is_none() {
-            parse_new_index(&fetched.content, &wanted.arch).map(ParsedRecords::New)
-        } else {
-            parse_records(&fetched.content, &wanted.arch).map(ParsedRecords::Changed)
-        }
-        .map_err(|e| {
-            PrepareError::Other(format!(
-                "{}: {e}",
-                target.source.describe(&format!(
-                    "{}/{}",
-                    mirror::suite_dir(&target.suite),
-                    wanted.path
-                ))
-            ))
-        })?;
         let blob = match fetched.original.take() {
             // Its signed SHA-256, which the mirror checked the bytes against.
             // A large one goes to the writer now, before it is parsed.
@@ -669,6 +654,21 @@ fn prepare_suite(
                 path: wanted.path.clone(),
             },
         };
+        let records = if current.is_none() {
+            parse_new_index(&fetched.content, &wanted.arch).map(ParsedRecords::New)
+        } else {
+            parse_records(&fetched.content, &wanted.arch).map(ParsedRecords::Changed)
+        }
+        .map_err(|e| {
+            PrepareError::Other(format!(
+                "{}: {e}",
+                target.source.describe(&format!(
+                    "{}/{}",
+                    mirror::suite_dir(&target.suite),
+                    wanted.path
+                ))
+            ))
+        })?;
         // The records and the blob are copies: free the decoded content now
         // so that the memory is reused while the next indexes are prepared.
         fetched.content = Vec::new();
