@@ -140,8 +140,8 @@ impl<'a> Record<'a> {
 /// Sorts records by key; of duplicate keys the last one given wins (as a
 /// later stanza of the same package, version and architecture did in a map).
 pub fn sort_records(records: &mut Vec<OwnedRecord>) {
-    // Debian's indexes are usually sorted already: then there is nothing
-    // to do.
+    // Records already in key order cost one pass. (Debian's own indexes
+    // are not: they are in source-package order.)
     if records.is_sorted_by(|a, b| a.key() < b.key()) {
         return;
     }
