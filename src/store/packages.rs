@@ -139,7 +139,10 @@ impl<'a> Record<'a> {
 
 /// Sorts records by key; of duplicate keys the last one given wins (as a
 /// later stanza of the same package, version and architecture did in a map).
-pub fn sort_records(records: &mut Vec<OwnedRecord>) {
+/// The sync sorts borrowed records itself (`store::sync`); this is the
+/// reference its tests compare with.
+#[cfg(test)]
+pub(crate) fn sort_records(records: &mut Vec<OwnedRecord>) {
     // Records already in key order cost one pass. (Debian's own indexes
     // are not: they are in source-package order.)
     if records.is_sorted_by(|a, b| a.key() < b.key()) {
@@ -466,8 +469,8 @@ pub fn insert_new_index(
     Ok(encoded.len() as u64)
 }
 
-/// Replaces the records of index `id` with `records` (sorted by
-/// [`sort_records`]), rewriting only the chunks whose records changed.
+/// Replaces the records of index `id` with `records` (sorted by key,
+/// without duplicates), rewriting only the chunks whose records changed.
 /// `on_change` sees every added and removed (package, version).
 pub fn replace_index(
     table: &mut redb::Table<(u32, &str, &str, &str), &[u8]>,

@@ -149,8 +149,8 @@ struct PreparedIndex {
     fetched: Option<ParsedIndex>,
 }
 
-/// Stripped package records, sorted and deduplicated by
-/// [`packages::sort_records`].
+/// Stripped package records, sorted and deduplicated (see
+/// [`with_parsed_records`]).
 type Records = Vec<OwnedRecord>;
 
 struct ParsedIndex {
@@ -704,42 +704,18 @@ pub(crate) fn load_index_content(store: &Store, index: &IndexState) -> Result<Ve
         .map_err(|e| store.corrupt("blob", e))
 }
 
-/// Parses a Packages file into stripped records keyed by (name, version, arch).
-///
-/// A large index is cut into pieces at paragraph boundaries and the pieces
-/// are parsed in parallel (rayon); an error is the first in file order, with
-/// the line numbers of the whole file, as a serial parse would report it.
+/// Parses a Packages file into stripped records keyed by (name, version,
+/// arch), sorted, of duplicate keys the last (see [`with_parsed_records`]).
 fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::PackageError> {
-    let pieces = deb822::split_paragraph_chunks(content, content.len().div_ceil(PIECE_BYTES));
-    let parsed: Vec<Result<Records, package::PackageError>> = pieces
-        .par_iter()
-        .map(|piece| {
-            let mut out = Vec::new();
-            for pkg in package::packages_from(piece.paragraphs()) {
-                let pkg = pkg?;
-                // binary-amd64 carries amd64 and all; anything else is not for us.
-                if pkg.architecture != index_arch && pkg.architecture != "all" {
-                    continue;
-                }
-                out.push(OwnedRecord {
-                    name: pkg.package.to_string(),
-                    version: pkg.version.to_string(),
-                    arch: pkg.architecture.to_string(),
-                    stanza: strip_stanza(pkg.raw),
-                });
-            }
-            Ok(out)
-        })
-        .collect();
-    let mut out = Vec::with_capacity(parsed.iter().map(|p| p.as_ref().map_or(0, Vec::len)).sum());
-    for piece in parsed {
-        out.append(&mut piece?);
-    }
-    packages::sort_records(&mut out);
-    Ok(out)
+    with_parsed_records(content, index_arch, PIECE_BYTES, |records| {
+        records
+            .iter()
+            .map(StrippedRecord::to_owned_record)
+            .collect()
+    })
 }
 
-/// Bytes of an index file parsed as one piece (see [`parse_records`]).
+/// Bytes of an index file parsed as one piece (see [`with_parsed_records`]).
 const PIECE_BYTES: usize = 4 << 20;
 
 /// A record of an index file, borrowed from it: its key and the kept lines
@@ -762,6 +738,21 @@ impl StrippedRecord<'_, '_> {
         let n = name.len().min(16);
         bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
         u128::from_be_bytes(bytes)
+    }
+
+    /// The record with its stanza copied out.
+    fn to_owned_record(&self) -> OwnedRecord {
+        let mut stanza = Vec::with_capacity(self.len);
+        for run in self.runs {
+            stanza.extend_from_slice(run);
+        }
+        stanza.push(b'\n');
+        OwnedRecord {
+            name: self.name.to_string(),
+            version: self.version.to_string(),
+            arch: self.arch.to_string(),
+            stanza,
+        }
     }
 
     /// Key order ([`ChunkRecord::key`]), comparing the name prefixes first.
@@ -791,7 +782,7 @@ impl ChunkRecord for StrippedRecord<'_, '_> {
 /// the chunks it will be stored in. The records stay borrowed from
 /// `content` (their key, and the kept lines of their stanza) while they are
 /// sorted and until their chunk is encoded: no record is copied out of the
-/// file on its own. The result holds the records of [`parse_records`].
+/// file on its own.
 fn parse_new_index(
     content: &[u8],
     index_arch: &str,
@@ -805,6 +796,27 @@ fn parse_new_index_in(
     index_arch: &str,
     piece_bytes: usize,
 ) -> Result<EncodedIndex, package::PackageError> {
+    with_parsed_records(content, index_arch, piece_bytes, |records| {
+        packages::encode_new_index(records)
+    })
+}
+
+/// Parses a Packages file and hands its records to `use_records`: those of
+/// `index_arch` and `all`, stripped ([`strip_runs`]), sorted by key, and of
+/// duplicate keys the last one given (as a later stanza of the same
+/// package, version and architecture did in a map). They are borrowed from
+/// `content`.
+///
+/// The file is cut into pieces of about `piece_bytes` at paragraph
+/// boundaries and the pieces are parsed in parallel (rayon); an error is
+/// the first in file order, with the line numbers of the whole file, as a
+/// serial parse would report it.
+fn with_parsed_records<R>(
+    content: &[u8],
+    index_arch: &str,
+    piece_bytes: usize,
+    use_records: impl FnOnce(&[StrippedRecord<'_, '_>]) -> R,
+) -> Result<R, package::PackageError> {
     type Key<'a> = (&'a str, &'a str, &'a str);
     /// A piece's records (key, and where their runs are in `runs`) and the
     /// runs of all of them.
@@ -851,8 +863,8 @@ fn parse_new_index_in(
             }
         }));
     }
-    // Debian's indexes are in source package order, not binary: sort. As
-    // in [`packages::sort_records`], of duplicate keys the last one wins.
+    // Debian's indexes are in source package order, not binary: sort. Of
+    // duplicate keys the last one wins.
     if !records.is_sorted_by(|a, b| a.cmp_key(b).is_lt()) {
         records.par_sort_by(StrippedRecord::cmp_key);
         let mut kept: Vec<StrippedRecord<'_, '_>> = Vec::with_capacity(records.len());
@@ -864,7 +876,7 @@ fn parse_new_index_in(
         }
         records = kept;
     }
-    Ok(packages::encode_new_index(&records))
+    Ok(use_records(&records))
 }
 
 /// The fields a stored package record keeps: what check, plan, pool,
@@ -904,8 +916,10 @@ fn is_kept_field(name: &[u8]) -> bool {
         .any(|k| k.len() == name.len() && name.eq_ignore_ascii_case(k))
 }
 
-/// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines).
-pub(crate) fn strip_stanza(raw: &[u8]) -> Vec<u8> {
+/// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines):
+/// the stanza a record gets, as one copy (the tests' reference).
+#[cfg(test)]
+fn strip_stanza(raw: &[u8]) -> Vec<u8> {
     let mut runs: Vec<&[u8]> = Vec::with_capacity(8);
     strip_runs(raw, &mut runs);
     let len: usize = runs.iter().map(|r| r.len()).sum();
@@ -1508,6 +1522,24 @@ mod tests {
             .collect()
     }
 
+    /// The records of `content` as a serial parse, [`strip_stanza`] and
+    /// [`packages::sort_records`] give them: the reference for the parallel
+    /// parsers.
+    fn serial_reference(content: &[u8]) -> Vec<(String, String, String, Vec<u8>)> {
+        let mut records: Vec<OwnedRecord> = package::packages(content)
+            .map(|p| p.unwrap())
+            .filter(|p| p.architecture == "amd64" || p.architecture == "all")
+            .map(|p| OwnedRecord {
+                name: p.package.to_string(),
+                version: p.version.to_string(),
+                arch: p.architecture.to_string(),
+                stanza: strip_stanza(p.raw),
+            })
+            .collect();
+        packages::sort_records(&mut records);
+        owned(&records)
+    }
+
     fn real_index(path: &str) -> Vec<u8> {
         let xz = std::fs::read(format!(
             "{}/testdata/mirror/{path}",
@@ -1521,8 +1553,9 @@ mod tests {
     #[test]
     fn a_new_index_parsed_into_chunks_holds_the_records_of_the_sorted_parse() {
         let content = real_index("debian/dists/bookworm-backports/main/binary-amd64/Packages.xz");
-        let reference = owned(&parse_records(&content, "amd64").unwrap());
+        let reference = serial_reference(&content);
         assert!(reference.len() > 2000);
+        assert_eq!(owned(&parse_records(&content, "amd64").unwrap()), reference);
         // Small pieces: many of them, each cut into its own chunks.
         for piece_bytes in [1, 64 << 10, 300 << 10, PIECE_BYTES] {
             let encoded = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
@@ -1545,7 +1578,7 @@ mod tests {
     #[test]
     fn a_new_index_out_of_order_or_with_duplicates_is_sorted_first() {
         let content = real_index("debian/dists/bookworm-backports/main/binary-amd64/Packages.xz");
-        let reference = owned(&parse_records(&content, "amd64").unwrap());
+        let reference = serial_reference(&content);
         let stanzas: Vec<&[u8]> = package::packages(&content)
             .map(|p| p.unwrap().raw)
             .collect();
@@ -1594,6 +1627,11 @@ mod tests {
                     "{what}, pieces of {piece_bytes}"
                 );
             }
+            assert_eq!(
+                &owned(&parse_records(&content, "amd64").unwrap()),
+                expected,
+                "{what}"
+            );
         }
     }
 
