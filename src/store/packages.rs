@@ -75,16 +75,6 @@ impl OwnedRecord {
     fn key(&self) -> (&str, &str, &str) {
         (&self.name, &self.version, &self.arch)
     }
-
-    /// The record as a chunk reader would see it.
-    pub fn as_record(&self) -> Record<'_> {
-        Record {
-            name: &self.name,
-            version: &self.version,
-            arch: &self.arch,
-            stanza: &self.stanza,
-        }
-    }
 }
 
 /// A record as chunks are cut and encoded from it: its key and its stanza,
@@ -411,6 +401,7 @@ impl EncodedIndex {
     }
 
     /// Calls `f` on every record, in key order (decoding each chunk).
+    #[cfg(test)]
     pub fn for_each_record(
         &self,
         f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,

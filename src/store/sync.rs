@@ -16,11 +16,9 @@
 //! the candidate tables asked for in [`SyncOptions::tables`] are built from
 //! the records in memory.
 
-use super::packages::{
-    self, Change, ChunkRecord, EncodedIndex, OwnedRecord, PackageRecords, Record,
-};
+use super::packages::{self, Change, ChunkRecord, EncodedIndex, OwnedRecord, PackageRecords};
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
-use super::table::{self, BaseSpec, RecordSource, TableSources};
+use super::table::{self, BaseSpec, RecordKeys, TableSources};
 use super::{
     BLOB_PARTS, BLOBS, GENERATIONS, INDEXES, META, PENDING_BLOBS, SUITE_CHECKED, SUITES, Store,
     StoreError, VERSIONS_SEEN, blob,
@@ -159,6 +157,55 @@ struct ParsedIndex {
     /// (`fetched.original` is moved into it and `fetched.content` freed.)
     blob: PendingBlob,
     records: ParsedRecords,
+    /// The records' keys, for the candidate tables.
+    keys: IndexKeys,
+}
+
+/// The (package, version, architecture) of every record of an index, in
+/// key order, in one string: what the candidate tables need of an index
+/// written in this run ([`build_tables`]), which then neither keeps its
+/// records nor decodes its chunks again.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct IndexKeys {
+    text: String,
+    /// Where each record's name, version and architecture end in `text`.
+    ends: Vec<[usize; 3]>,
+}
+
+impl IndexKeys {
+    fn of<'a>(keys: impl ExactSizeIterator<Item = (&'a str, &'a str, &'a str)>) -> Self {
+        let mut out = IndexKeys {
+            text: String::new(),
+            ends: Vec::with_capacity(keys.len()),
+        };
+        for (name, version, arch) in keys {
+            let mut end = [0; 3];
+            for (part, end) in [name, version, arch].into_iter().zip(&mut end) {
+                out.text.push_str(part);
+                *end = out.text.len();
+            }
+            out.ends.push(end);
+        }
+        out
+    }
+
+    fn for_each(
+        &self,
+        f: &mut dyn FnMut(&str, &str, &str) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut start = 0;
+        for &[name_end, version_end, arch_end] in &self.ends {
+            // The offsets were taken at `push_str` boundaries of `text`.
+            let part = |from: usize, to: usize| self.text.get(from..to).unwrap_or_default();
+            f(
+                part(start, name_end),
+                part(name_end, version_end),
+                part(version_end, arch_end),
+            )?;
+            start = arch_end;
+        }
+        Ok(())
+    }
 }
 
 /// The records of a fetched index, in the form the writer needs them.
@@ -247,8 +294,8 @@ pub fn sync(
     let mut early = EarlyBlobs { db, txn: None };
     let mut run_txn: Option<WriteTransaction> = None;
     let mut report = SyncReport { suites: Vec::new() };
-    // The records of the indexes written, kept for the tables when asked.
-    let mut kept: HashMap<u32, ParsedRecords> = HashMap::new();
+    // The record keys of the indexes written, kept for the tables when asked.
+    let mut kept: HashMap<u32, IndexKeys> = HashMap::new();
     let cancelled = std::sync::atomic::AtomicBool::new(false);
     let (sender, receiver) = std::sync::mpsc::channel::<Message>();
     let written: Result<(), StoreError> = std::thread::scope(|scope| {
@@ -406,32 +453,25 @@ fn json_row<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// Records of the indexes written in this run (in memory), over the
-/// store's for the others.
+/// Record keys of the indexes written in this run (in memory), over the
+/// store's records for the others.
 struct RunRecords<'a, T> {
-    store: &'a Store,
-    written: &'a HashMap<u32, ParsedRecords>,
+    written: &'a HashMap<u32, IndexKeys>,
     stored: PackageRecords<'a, T>,
 }
 
-impl<T> RecordSource for RunRecords<'_, T>
+impl<T> RecordKeys for RunRecords<'_, T>
 where
     T: ReadableTable<(u32, &'static str, &'static str, &'static str), &'static [u8]>,
 {
-    fn for_each_in_index(
+    fn for_each_key(
         &self,
         id: u32,
-        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(&str, &str, &str) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         match self.written.get(&id) {
-            Some(ParsedRecords::Changed(records)) => {
-                records.iter().try_for_each(|r| f(r.as_record()))
-            }
-            Some(ParsedRecords::New(encoded)) => encoded.for_each_record(f, &|e| {
-                self.store
-                    .corrupt(format!("package chunks of index {id} (in memory)"), e)
-            }),
-            None => self.stored.for_each_in_index(id, f),
+            Some(keys) => keys.for_each(f),
+            None => self.stored.for_each_key(id, f),
         }
     }
 }
@@ -444,7 +484,7 @@ where
 fn build_tables(
     store: &Store,
     tables: &[(String, String, TableSources)],
-    written: &HashMap<u32, ParsedRecords>,
+    written: &HashMap<u32, IndexKeys>,
 ) {
     tables.par_iter().for_each(|(base, arch, sources)| {
         let path = table::table_path(store, base, arch);
@@ -454,11 +494,7 @@ fn build_tables(
         let built = store.read().and_then(|txn| {
             let stored = PackageRecords::open(store, &txn)?;
             Ok(table::build_from(
-                &RunRecords {
-                    store,
-                    written,
-                    stored,
-                },
+                &RunRecords { written, stored },
                 sources,
                 arch,
             ))
@@ -654,10 +690,14 @@ fn prepare_suite(
                 path: wanted.path.clone(),
             },
         };
-        let records = if current.is_none() {
-            parse_new_index(&fetched.content, &wanted.arch).map(ParsedRecords::New)
+        let (records, keys) = if current.is_none() {
+            parse_new_index(&fetched.content, &wanted.arch)
+                .map(|(encoded, keys)| (ParsedRecords::New(encoded), keys))
         } else {
-            parse_records(&fetched.content, &wanted.arch).map(ParsedRecords::Changed)
+            parse_records(&fetched.content, &wanted.arch).map(|records| {
+                let keys = IndexKeys::of(records.iter().map(|r| (&*r.name, &*r.version, &*r.arch)));
+                (ParsedRecords::Changed(records), keys)
+            })
         }
         .map_err(|e| {
             PrepareError::Other(format!(
@@ -678,6 +718,7 @@ fn prepare_suite(
                 fetched,
                 blob,
                 records,
+                keys,
             }),
         });
     }
@@ -786,7 +827,7 @@ impl ChunkRecord for StrippedRecord<'_, '_> {
 fn parse_new_index(
     content: &[u8],
     index_arch: &str,
-) -> Result<EncodedIndex, package::PackageError> {
+) -> Result<(EncodedIndex, IndexKeys), package::PackageError> {
     parse_new_index_in(content, index_arch, PIECE_BYTES)
 }
 
@@ -795,9 +836,10 @@ fn parse_new_index_in(
     content: &[u8],
     index_arch: &str,
     piece_bytes: usize,
-) -> Result<EncodedIndex, package::PackageError> {
+) -> Result<(EncodedIndex, IndexKeys), package::PackageError> {
     with_parsed_records(content, index_arch, piece_bytes, |records| {
-        packages::encode_new_index(records)
+        let keys = IndexKeys::of(records.iter().map(|r| (r.name, r.version, r.arch)));
+        (packages::encode_new_index(records), keys)
     })
 }
 
@@ -1148,7 +1190,7 @@ fn write_suite(
     target: &SyncTarget,
     prepared: PreparedSuite,
     options: &SyncOptions,
-    kept: &mut HashMap<u32, ParsedRecords>,
+    kept: &mut HashMap<u32, IndexKeys>,
 ) -> Result<SuiteSummary, StoreError> {
     let generation = next_counter(txn, store, "next_generation")?;
     let previous = {
@@ -1277,10 +1319,7 @@ fn write_suite(
             bytes_read: parsed.fetched.bytes_read,
         });
         if !options.tables.is_empty() {
-            kept.insert(
-                id,
-                std::mem::replace(&mut parsed.records, ParsedRecords::Changed(Vec::new())),
-            );
+            kept.insert(id, std::mem::take(&mut parsed.keys));
         }
         // Freeing a big index's records and buffers takes tens of
         // milliseconds: not on the writer thread.
@@ -1508,6 +1547,24 @@ mod tests {
         out
     }
 
+    /// What [`IndexKeys::for_each`] gives.
+    fn key_list(keys: &IndexKeys) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        keys.for_each(&mut |name, version, arch| {
+            out.push((name.to_string(), version.to_string(), arch.to_string()));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn key_list_of(records: &[(String, String, String, Vec<u8>)]) -> Vec<(String, String, String)> {
+        records
+            .iter()
+            .map(|(name, version, arch, _)| (name.clone(), version.clone(), arch.clone()))
+            .collect()
+    }
+
     fn owned(records: &[OwnedRecord]) -> Vec<(String, String, String, Vec<u8>)> {
         records
             .iter()
@@ -1558,8 +1615,13 @@ mod tests {
         assert_eq!(owned(&parse_records(&content, "amd64").unwrap()), reference);
         // Small pieces: many of them, each cut into its own chunks.
         for piece_bytes in [1, 64 << 10, 300 << 10, PIECE_BYTES] {
-            let encoded = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
+            let (encoded, keys) = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
             assert_eq!(decoded(&encoded), reference, "pieces of {piece_bytes}");
+            assert_eq!(
+                key_list(&keys),
+                key_list_of(&reference),
+                "pieces of {piece_bytes}"
+            );
             for chunk in &encoded.chunks {
                 let payload = packages::chunk_payload(&chunk.stored).unwrap();
                 let first = packages::decode_chunk(&payload).unwrap()[0];
@@ -1620,12 +1682,13 @@ mod tests {
             // Pieces of one stanza each (every order check is between
             // pieces), and pieces of many.
             for piece_bytes in [1, 64 << 10] {
-                let encoded = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
+                let (encoded, keys) = parse_new_index_in(&content, "amd64", piece_bytes).unwrap();
                 assert_eq!(
                     &decoded(&encoded),
                     expected,
                     "{what}, pieces of {piece_bytes}"
                 );
+                assert_eq!(key_list(&keys), key_list_of(expected), "{what}");
             }
             assert_eq!(
                 &owned(&parse_records(&content, "amd64").unwrap()),

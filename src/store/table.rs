@@ -168,26 +168,30 @@ struct PackageEntry<'a> {
     count: usize,
 }
 
-/// Where a table build reads the package records of an index from.
-pub trait RecordSource {
-    /// Calls `f` on every record of index `id`, in key order.
-    fn for_each_in_index(
+/// Where a table build reads the keys of an index's package records from:
+/// a table needs each record's (package, version, architecture) only.
+pub trait RecordKeys {
+    /// Calls `f` on the (package, version, architecture) of every record of
+    /// index `id`, in key order.
+    fn for_each_key(
         &self,
         id: u32,
-        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(&str, &str, &str) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 }
 
-impl<T> RecordSource for PackageRecords<'_, T>
+impl<T> RecordKeys for PackageRecords<'_, T>
 where
     T: redb::ReadableTable<(u32, &'static str, &'static str, &'static str), &'static [u8]>,
 {
-    fn for_each_in_index(
+    fn for_each_key(
         &self,
         id: u32,
-        f: &mut dyn FnMut(Record<'_>) -> Result<(), StoreError>,
+        f: &mut dyn FnMut(&str, &str, &str) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        PackageRecords::for_each_in_index(self, id, f)
+        self.for_each_in_index(id, &mut |record: Record<'_>| {
+            f(record.name, record.version, record.arch)
+        })
     }
 }
 
@@ -208,7 +212,7 @@ pub fn build(
 /// mask of suites carrying it, and the highest suite priority with the
 /// first suite (in fleet.yaml order) that has it.
 pub fn build_from(
-    records: &dyn RecordSource,
+    records: &dyn RecordKeys,
     sources: &TableSources,
     arch: &str,
 ) -> Result<Vec<u8>, TableError> {
@@ -227,17 +231,17 @@ pub fn build_from(
         (start, arena.len())
     };
     for &(id, position) in &sources.indexes {
-        records.for_each_in_index(id, &mut |record| {
-            if record.arch != arch && record.arch != "all" {
+        records.for_each_key(id, &mut |name, version, record_arch| {
+            if record_arch != arch && record_arch != "all" {
                 return Ok(());
             }
             // The same name is usually the previous record's (several
             // versions, or arch and all): store it once.
             let name = match seen.last() {
-                Some(last) if &arena[last.name.0..last.name.1] == record.name => last.name,
-                _ => push(&mut arena, record.name),
+                Some(last) if &arena[last.name.0..last.name.1] == name => last.name,
+                _ => push(&mut arena, name),
             };
-            let version = push(&mut arena, record.version);
+            let version = push(&mut arena, version);
             seen.push(Seen {
                 name,
                 version,
