@@ -771,6 +771,9 @@ struct StrippedRecord<'a, 'r> {
     runs: &'r [&'a [u8]],
     /// The stanza's bytes: the runs and one newline.
     len: usize,
+    /// Its position in the file: of records with the same key, the last
+    /// one wins.
+    seq: usize,
 }
 
 impl StrippedRecord<'_, '_> {
@@ -893,30 +896,38 @@ fn with_parsed_records<R>(
     let mut records: Vec<StrippedRecord<'_, '_>> =
         Vec::with_capacity(pieces.iter().map(|(keys, _)| keys.len()).sum());
     for (keys, runs) in &pieces {
-        records.extend(keys.iter().map(|&((name, version, arch), ref at)| {
-            let runs = &runs[at.clone()];
-            StrippedRecord {
-                name_prefix: StrippedRecord::prefix_of(name),
-                name,
-                version,
-                arch,
-                runs,
-                len: runs.iter().map(|r| r.len()).sum::<usize>() + 1,
-            }
-        }));
+        let base = records.len();
+        records.extend(
+            keys.iter()
+                .enumerate()
+                .map(|(i, &((name, version, arch), ref at))| {
+                    let runs = &runs[at.clone()];
+                    StrippedRecord {
+                        name_prefix: StrippedRecord::prefix_of(name),
+                        name,
+                        version,
+                        arch,
+                        runs,
+                        len: runs.iter().map(|r| r.len()).sum::<usize>() + 1,
+                        seq: base + i,
+                    }
+                }),
+        );
     }
     // Debian's indexes are in source package order, not binary: sort. Of
     // duplicate keys the last one wins.
+    // In place: an unstable sort (no buffer the size of the records) with
+    // the file position as the last key, then of each run of equal keys the
+    // last record moved into the run's first slot.
     if !records.is_sorted_by(|a, b| a.cmp_key(b).is_lt()) {
-        records.par_sort_by(StrippedRecord::cmp_key);
-        let mut kept: Vec<StrippedRecord<'_, '_>> = Vec::with_capacity(records.len());
-        for record in records {
-            match kept.last_mut() {
-                Some(last) if last.key() == record.key() => *last = record,
-                _ => kept.push(record),
+        records.par_sort_unstable_by(|a, b| a.cmp_key(b).then(a.seq.cmp(&b.seq)));
+        records.dedup_by(|later, kept| {
+            let same = later.key() == kept.key();
+            if same {
+                std::mem::swap(later, kept);
             }
-        }
-        records = kept;
+            same
+        });
     }
     Ok(use_records(&records))
 }
