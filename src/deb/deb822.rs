@@ -97,6 +97,12 @@ pub struct Field<'a> {
     pub value: &'a [u8],
     /// 1-based line number of the line holding the field name.
     pub line: usize,
+    /// Where the field's lines are in the scanned buffer
+    /// ([`Paragraphs::data`], or the paragraph for [`Paragraph::fields`]):
+    /// from the first byte of its name to the end of its last line, without
+    /// that line's newline. Lets a caller copy fields as written without
+    /// scanning them again.
+    pub span: (usize, usize),
 }
 
 impl Field<'_> {
@@ -190,6 +196,7 @@ impl<'a> Iterator for Fields<'a> {
                 name: data.get(start..colon).unwrap_or_default().trim_ascii_end(),
                 value: value.get(data),
                 line: field_line,
+                span: (start, value.end),
             });
         }
     }
@@ -471,6 +478,7 @@ impl PendingField {
                 .trim_ascii_end(),
             value: self.value.get(data),
             line: self.line,
+            span: (self.start, self.value.end),
         }
     }
 }
@@ -1097,7 +1105,32 @@ mod tests {
                 let mut sunk = Vec::new();
                 match scan.next_with_fields(|f| sunk.push(f)) {
                     None => break,
-                    Some(Ok(p)) => assert_eq!(sunk, p.fields().collect::<Vec<_>>()),
+                    Some(Ok(p)) => {
+                        // Spans are offsets into the buffer scanned: `data`
+                        // for the sink, the paragraph for `fields()`.
+                        let base = p.raw.as_ptr() as usize - data.as_ptr() as usize;
+                        let fields: Vec<Field<'_>> = p
+                            .fields()
+                            .map(|f| Field {
+                                span: (f.span.0 + base, f.span.1 + base),
+                                ..f
+                            })
+                            .collect();
+                        assert_eq!(sunk, fields);
+                        for f in &sunk {
+                            // A span holds the field as written: its name
+                            // first, its value within.
+                            let written = &data[f.span.0..f.span.1];
+                            assert!(written.starts_with(f.name), "{f:?}");
+                            let value_at = f.value.as_ptr() as usize - data.as_ptr() as usize;
+                            assert!(
+                                f.value.is_empty()
+                                    || (value_at >= f.span.0
+                                        && value_at + f.value.len() <= f.span.1),
+                                "{f:?}"
+                            );
+                        }
+                    }
                     Some(Err(_)) => {}
                 }
             }

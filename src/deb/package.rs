@@ -609,13 +609,33 @@ impl<'a> Iterator for Packages<'a> {
     type Item = Result<BinaryPackage<'a>, PackageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        self.next_observed(|_| {})
+    }
+}
+
+impl<'a> Packages<'a> {
+    /// [`Iterator::next`], also handing `observe` each field of the
+    /// paragraph as it is scanned (see [`Paragraphs::next_with_fields`]).
+    pub fn next_observed(
+        &mut self,
+        mut observe: impl FnMut(&Field<'a>),
+    ) -> Option<Result<BinaryPackage<'a>, PackageError>> {
         let mut builder = Builder::new(self.src);
-        let paragraph = self.paragraphs.next_with_fields(|f| builder.field(f))?;
+        let paragraph = self.paragraphs.next_with_fields(|f| {
+            observe(&f);
+            builder.field(f)
+        })?;
         Some(
             paragraph
                 .map_err(PackageError::from)
                 .and_then(|p| builder.finish(&p)),
         )
+    }
+
+    /// The buffer the packages are scanned from (field spans are offsets
+    /// into it).
+    pub fn data(&self) -> &'a [u8] {
+        self.paragraphs.data()
     }
 }
 

@@ -760,7 +760,7 @@ fn parse_records(content: &[u8], index_arch: &str) -> Result<Records, package::P
 const PIECE_BYTES: usize = 4 << 20;
 
 /// A record of an index file, borrowed from it: its key and the kept lines
-/// of its stanza ([`strip_runs`]), as chunks are encoded from it.
+/// of its stanza ([`join_kept_fields`]), as chunks are encoded from it.
 struct StrippedRecord<'a, 'r> {
     /// The first 16 bytes of the name, zero-padded, big-endian: orders
     /// records as their names do, and most comparisons of a sort end here.
@@ -847,7 +847,7 @@ fn parse_new_index_in(
 }
 
 /// Parses a Packages file and hands its records to `use_records`: those of
-/// `index_arch` and `all`, stripped ([`strip_runs`]), sorted by key, and of
+/// `index_arch` and `all`, stripped ([`join_kept_fields`]), sorted by key, and of
 /// duplicate keys the last one given (as a later stanza of the same
 /// package, version and architecture did in a map). They are borrowed from
 /// `content`.
@@ -872,14 +872,27 @@ fn with_parsed_records<R>(
         .map(|piece| {
             let mut keys = Vec::new();
             let mut runs: Vec<&[u8]> = Vec::new();
-            for pkg in package::packages_from(piece.paragraphs()) {
+            let mut packages = package::packages_from(piece.paragraphs());
+            let data = packages.data();
+            // Where the kept fields of the current stanza are in `data`.
+            let mut kept: Vec<(usize, usize)> = Vec::new();
+            loop {
+                kept.clear();
+                let observe = |field: &deb822::Field<'_>| {
+                    if is_kept_field(field.name) {
+                        kept.push(field.span);
+                    }
+                };
+                let Some(pkg) = packages.next_observed(observe) else {
+                    break;
+                };
                 let pkg = pkg?;
                 // binary-amd64 carries amd64 and all; anything else is not for us.
                 if pkg.architecture != index_arch && pkg.architecture != "all" {
                     continue;
                 }
                 let start = runs.len();
-                strip_runs(pkg.raw, &mut runs);
+                join_kept_fields(data, &kept, &mut runs);
                 keys.push((
                     (pkg.package, pkg.version, pkg.architecture),
                     start..runs.len(),
@@ -984,10 +997,37 @@ fn strip_stanza(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Appends the kept fields of a stanza to `out` as runs of consecutive
+/// lines: `spans` are the fields' places in `data` (see
+/// [`deb822::Field::span`]), in order, and fields one newline apart share a
+/// run. Every run but the last ends with its newline, the last without: the
+/// stanza is the runs and one newline. The parser found the fields already,
+/// so the stanza is not scanned again; `strip_runs` is the line-by-line
+/// reference the tests compare this with.
+fn join_kept_fields<'a>(data: &'a [u8], spans: &[(usize, usize)], out: &mut Vec<&'a [u8]>) {
+    let mut run: Option<(usize, usize)> = None;
+    for &(start, end) in spans {
+        match &mut run {
+            Some(r) if r.1 + 1 == start => r.1 = end,
+            _ => {
+                if let Some((s, e)) = run {
+                    // With the newline that ends its last line.
+                    out.push(data.get(s..(e + 1).min(data.len())).unwrap_or_default());
+                }
+                run = Some((start, end));
+            }
+        }
+    }
+    if let Some((s, e)) = run {
+        out.push(data.get(s..e).unwrap_or_default());
+    }
+}
+
 /// Appends to `out` the kept lines of a stanza ([`KEPT_FIELDS`] with their
 /// continuation lines) as runs of consecutive lines, the last one without
 /// its trailing newlines: the stripped stanza is the runs, then exactly one
 /// newline.
+#[cfg(test)]
 fn strip_runs<'a>(raw: &'a [u8], out: &mut Vec<&'a [u8]>) {
     let first = out.len();
     let mut run: Option<(usize, usize)> = None;
