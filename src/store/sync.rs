@@ -14,7 +14,7 @@
 //! decompression and parsing run in parallel across suites; writes are
 //! serial (one redb writer), in target order. While the commit is written,
 //! the candidate tables asked for in [`SyncOptions::tables`] are built from
-//! the records in memory.
+//! the record keys kept in memory.
 
 use super::packages::{self, Change, ChunkRecord, EncodedIndex, OwnedRecord, PackageRecords};
 use super::records::{Generation, GenerationIndex, IndexState, SignerRecord, SuiteState};
@@ -974,7 +974,7 @@ const KEPT_FIELDS: &[&[u8]] = &[
 ];
 
 /// Whether a field is one of [`KEPT_FIELDS`] (ASCII case-insensitive).
-/// Candidates are narrowed by length first: this runs for every line of
+/// Candidates are narrowed by length first: this runs for every field of
 /// every index.
 fn is_kept_field(name: &[u8]) -> bool {
     KEPT_FIELDS
