@@ -982,28 +982,13 @@ fn is_kept_field(name: &[u8]) -> bool {
         .any(|k| k.len() == name.len() && name.eq_ignore_ascii_case(k))
 }
 
-/// Keeps only [`KEPT_FIELDS`] of a stanza (with their continuation lines):
-/// the stanza a record gets, as one copy (the tests' reference).
-#[cfg(test)]
-fn strip_stanza(raw: &[u8]) -> Vec<u8> {
-    let mut runs: Vec<&[u8]> = Vec::with_capacity(8);
-    strip_runs(raw, &mut runs);
-    let len: usize = runs.iter().map(|r| r.len()).sum();
-    let mut out = Vec::with_capacity(len + 1);
-    for run in runs {
-        out.extend_from_slice(run);
-    }
-    out.push(b'\n');
-    out
-}
-
 /// Appends the kept fields of a stanza to `out` as runs of consecutive
 /// lines: `spans` are the fields' places in `data` (see
 /// [`deb822::Field::span`]), in order, and fields one newline apart share a
 /// run. Every run but the last ends with its newline, the last without: the
 /// stanza is the runs and one newline. The parser found the fields already,
-/// so the stanza is not scanned again; `strip_runs` is the line-by-line
-/// reference the tests compare this with.
+/// so the stanza is not scanned again; the tests compare this with a
+/// line-by-line definition (`strip_stanza` in the tests).
 fn join_kept_fields<'a>(data: &'a [u8], spans: &[(usize, usize)], out: &mut Vec<&'a [u8]>) {
     let mut run: Option<(usize, usize)> = None;
     for &(start, end) in spans {
@@ -1020,51 +1005,6 @@ fn join_kept_fields<'a>(data: &'a [u8], spans: &[(usize, usize)], out: &mut Vec<
     }
     if let Some((s, e)) = run {
         out.push(data.get(s..e).unwrap_or_default());
-    }
-}
-
-/// Appends to `out` the kept lines of a stanza ([`KEPT_FIELDS`] with their
-/// continuation lines) as runs of consecutive lines, the last one without
-/// its trailing newlines: the stripped stanza is the runs, then exactly one
-/// newline.
-#[cfg(test)]
-fn strip_runs<'a>(raw: &'a [u8], out: &mut Vec<&'a [u8]>) {
-    let first = out.len();
-    let mut run: Option<(usize, usize)> = None;
-    let mut keeping = false;
-    let mut start = 0;
-    while start < raw.len() {
-        let end = memchr::memchr(b'\n', &raw[start..]).map_or(raw.len(), |i| start + i + 1);
-        let line = &raw[start..end];
-        if !matches!(line.first(), Some(b' ' | b'\t')) {
-            let name_end = memchr::memchr(b':', line).unwrap_or(0);
-            keeping = is_kept_field(&line[..name_end]);
-        }
-        if keeping {
-            match &mut run {
-                Some(r) if r.1 == start => r.1 = end,
-                _ => {
-                    if let Some((s, e)) = run {
-                        out.push(&raw[s..e]);
-                    }
-                    run = Some((start, end));
-                }
-            }
-        }
-        start = end;
-    }
-    if let Some((s, e)) = run {
-        out.push(&raw[s..e]);
-    }
-    // Without the trailing newlines of the last run.
-    if out.len() > first
-        && let Some(last) = out.last_mut()
-    {
-        let mut end = last.len();
-        while end > 0 && last[end - 1] == b'\n' {
-            end -= 1;
-        }
-        *last = &last[..end];
     }
 }
 
@@ -1505,21 +1445,44 @@ fn write_records(
 mod tests {
     use super::*;
 
+    /// The stanza the sync stores for the first paragraph of `raw`: the
+    /// scanner's field spans joined by [`join_kept_fields`], then one
+    /// newline.
+    fn stripped(raw: &[u8]) -> Vec<u8> {
+        let mut spans = Vec::new();
+        deb822::paragraphs(raw)
+            .next_with_fields(|f| {
+                if is_kept_field(f.name) {
+                    spans.push(f.span);
+                }
+            })
+            .unwrap()
+            .unwrap();
+        let mut runs = Vec::new();
+        join_kept_fields(raw, &spans, &mut runs);
+        let mut out = runs.concat();
+        out.push(b'\n');
+        out
+    }
+
     #[test]
     fn strip_drops_descriptions_and_tags() {
         let raw = b"Package: a\nVersion: 1\nDescription: short\n long\n .\n more\nTag: x,\n y\nDepends: b\nMD5sum: 00\n";
-        assert_eq!(strip_stanza(raw), b"Package: a\nVersion: 1\nDepends: b\n");
-        assert_eq!(strip_stanza(b"Tag: x\n"), b"\n");
-        assert_eq!(
-            strip_stanza(b"Depends: a,\n b\nTag: x\nSize: 1"),
-            b"Depends: a,\n b\nSize: 1\n"
-        );
+        for strip in [stripped, strip_stanza] {
+            assert_eq!(strip(raw), b"Package: a\nVersion: 1\nDepends: b\n");
+            assert_eq!(strip(b"Tag: x\n"), b"\n");
+            assert_eq!(
+                strip(b"Depends: a,\n b\nTag: x\nSize: 1"),
+                b"Depends: a,\n b\nSize: 1\n"
+            );
+        }
     }
 
-    /// The line-by-line definition: every line of a kept field (its name
-    /// line and continuation lines) in order, trailing newlines replaced by
-    /// exactly one.
-    fn strip_reference(raw: &[u8]) -> Vec<u8> {
+    /// Keeps only [`KEPT_FIELDS`] of a stanza, line by line: every line of
+    /// a kept field (its name line and continuation lines) in order,
+    /// trailing newlines replaced by exactly one. The definition the sync's
+    /// [`join_kept_fields`] is checked against.
+    fn strip_stanza(raw: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut keeping = false;
         for line in raw.split_inclusive(|&b| b == b'\n') {
@@ -1968,21 +1931,12 @@ mod tests {
 
     #[test]
     fn strip_matches_the_reference_on_a_real_index() {
-        let xz = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/mirror/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz"
-        ))
-        .unwrap();
-        let content = crate::deb::decompress::decompress(
-            &xz,
-            crate::deb::decompress::Compression::Xz,
-            u64::MAX / 2,
-        )
-        .unwrap();
+        let content =
+            real_index("debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz");
         let mut n = 0;
         for pkg in package::packages(&content) {
             let raw = pkg.unwrap().raw;
-            assert_eq!(strip_stanza(raw), strip_reference(raw));
+            assert_eq!(stripped(raw), strip_stanza(raw));
             n += 1;
         }
         assert!(n > 1000, "{n} stanzas");
