@@ -41,10 +41,10 @@ fn full_sync(fleet: &FleetConfig, dir: &Path) {
         actor: "bench".to_string(),
         tables: sources::table_targets(fleet),
     };
-    let report =
+    let mut report =
         debfleet::store::sync::sync(&store, &targets, &options, &NoProgress).expect("sync");
     assert!(!report.has_failures(), "sync failed: {:?}", report.suites);
-    sources::finish_sync(&mut store, fleet, &report).expect("finish");
+    sources::finish_sync(&mut store, fleet, &mut report).expect("finish");
 }
 
 /// A private apt root reading the same mirror directory through `file:`.

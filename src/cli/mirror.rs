@@ -249,7 +249,7 @@ fn status(global: &super::GlobalArgs, args: &StatusArgs) -> Result<ExitCode> {
     if args.format == Format::Json {
         context::print_json(&serde_json::json!({
             "store": store.path(),
-            "store_bytes": store.file_size(),
+            "store_bytes": store.disk_bytes(),
             "suites": rows,
         }))?;
     } else {
@@ -271,7 +271,7 @@ fn status(global: &super::GlobalArgs, args: &StatusArgs) -> Result<ExitCode> {
         println!(
             "store: {} ({})",
             store.path().display(),
-            context::human_bytes(store.file_size())
+            context::human_bytes(store.disk_bytes())
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -490,11 +490,11 @@ fn import(global: &super::GlobalArgs, args: &ImportArgs) -> Result<ExitCode> {
         actor: global.actor(),
         tables: debfleet::fleet::sources::table_targets(&fleet),
     };
-    let report = bundle::import(&store, &extracted, &targets, &options, &NoProgress)?;
+    let mut report = bundle::import(&store, &extracted, &targets, &options, &NoProgress)?;
     for key in &report.not_in_fleet {
         eprintln!("note: the bundle carries {key}, which no base of this fleet uses: ignored");
     }
-    super::sync::after_sync(&mut store, &fleet, &report.sync)?;
+    super::sync::after_sync(&mut store, &fleet, &mut report.sync)?;
     if args.format == Format::Table {
         println!(
             "bundle {}: exported at {} by {}, {} suites, {}",

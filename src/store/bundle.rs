@@ -694,7 +694,10 @@ pub fn import(
         .map(|(a, s)| format!("{a}/{s}"))
         .collect();
     Ok(ImportReport {
-        sync: SyncReport { suites },
+        sync: SyncReport {
+            suites,
+            compacted: false,
+        },
         not_in_bundle,
         not_in_fleet,
     })

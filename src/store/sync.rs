@@ -94,6 +94,10 @@ pub struct SuiteSummary {
     pub added: u64,
     pub removed: u64,
     pub changed: u64,
+    /// Of `added + removed + changed`, those in indexes stored before this
+    /// run. Writing them rewrote chunks and left the old pages free; the
+    /// records of a new index only fill new pages.
+    pub rewritten: u64,
     pub bytes_read: u64,
     pub elapsed: Duration,
     pub methods: Vec<String>,
@@ -105,6 +109,9 @@ pub struct SuiteSummary {
 #[derive(Debug, Clone)]
 pub struct SyncReport {
     pub suites: Vec<(String, SuiteOutcome)>,
+    /// Whether the store was compacted after the run (set by the step
+    /// that follows a sync, `fleet::sources::finish_sync`).
+    pub compacted: bool,
 }
 
 impl SyncReport {
@@ -293,7 +300,10 @@ pub fn sync(
     let db = store.writer()?;
     let mut early = EarlyBlobs { db, txn: None };
     let mut run_txn: Option<WriteTransaction> = None;
-    let mut report = SyncReport { suites: Vec::new() };
+    let mut report = SyncReport {
+        suites: Vec::new(),
+        compacted: false,
+    };
     // The record keys of the indexes written, kept for the tables when asked.
     let mut kept: HashMap<u32, IndexKeys> = HashMap::new();
     let cancelled = std::sync::atomic::AtomicBool::new(false);
@@ -1307,6 +1317,9 @@ fn write_suite(
         summary.added += added;
         summary.removed += removed;
         summary.changed += changed;
+        if existing.is_some() {
+            summary.rewritten += added + removed + changed;
+        }
         summary.bytes_read += parsed.fetched.bytes_read;
         summary.methods.push(method.clone());
         let state = IndexState {
