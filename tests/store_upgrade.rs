@@ -3,7 +3,8 @@
 //!   index key) is refused by read-only commands and upgraded in place by
 //!   `sync`, with nothing lost;
 //! - schema 2 (chunks, but a first-seen row for every version and every
-//!   blob in one value) is read as is, and `sync` only bumps its number.
+//!   blob in one value) is read as is, and `sync` only bumps its number;
+//! - schema 3 (chunks cut for 8 KiB pages) likewise.
 //!
 //! The old stores are made from a synced store by rewriting its tables
 //! into the old layouts with redb directly (they are simple;
@@ -121,6 +122,84 @@ fn downgrade_to_schema_2(path: &Path) -> usize {
         .unwrap();
     txn.commit().unwrap();
     written
+}
+
+/// Rewrites a schema-4 store into the schema-3 layout: every index's
+/// records cut again into chunks of at most `payload` bytes of payload
+/// (LZ4, as `store::packages` documents the stored form), and the number 3.
+/// Returns the chunks written.
+fn downgrade_to_schema_3(path: &Path, payload: usize) -> usize {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let mut chunks = 0;
+    {
+        let mut table = txn.open_table(CHUNKS).unwrap();
+        type Owned = (String, String, String, Vec<u8>);
+        let mut by_index: std::collections::BTreeMap<u32, Vec<Owned>> = Default::default();
+        for item in table.iter().unwrap() {
+            let (k, v) = item.unwrap();
+            let payload = chunk_payload(v.value()).unwrap();
+            for r in decode_chunk(&payload).unwrap() {
+                by_index.entry(k.value().0).or_default().push((
+                    r.name.to_string(),
+                    r.version.to_string(),
+                    r.arch.to_string(),
+                    r.stanza.to_vec(),
+                ));
+            }
+        }
+        table.retain(|_, _| false).unwrap();
+        let field = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        for (id, records) in &by_index {
+            let mut rest = &records[..];
+            while !rest.is_empty() {
+                let mut n = 0;
+                let mut bytes = 4;
+                for (name, version, arch, stanza) in rest {
+                    let len = 16 + name.len() + version.len() + arch.len() + stanza.len();
+                    if n > 0 && bytes + len > payload {
+                        break;
+                    }
+                    bytes += len;
+                    n += 1;
+                }
+                let mut plain = (n as u32).to_le_bytes().to_vec();
+                for (name, version, arch, stanza) in &rest[..n] {
+                    for part in [name.as_bytes(), version.as_bytes(), arch.as_bytes(), stanza] {
+                        field(&mut plain, part);
+                    }
+                }
+                let mut stored = vec![1u8];
+                stored.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+                stored.extend_from_slice(&lz4_flex::block::compress(&plain));
+                let (name, version, arch, _) = &rest[0];
+                table
+                    .insert(
+                        (*id, name.as_str(), version.as_str(), arch.as_str()),
+                        stored.as_slice(),
+                    )
+                    .unwrap();
+                chunks += 1;
+                rest = &rest[n..];
+            }
+        }
+    }
+    txn.open_table(META)
+        .unwrap()
+        .insert("schema", 3u64.to_le_bytes().as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    chunks
+}
+
+fn chunk_count(path: &Path) -> u64 {
+    use redb::ReadableTableMetadata;
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    txn.open_table(CHUNKS).unwrap().len().unwrap()
 }
 
 fn schema(path: &Path) -> u64 {
@@ -286,10 +365,31 @@ fn a_schema_2_store_is_read_as_is_and_bumped_by_sync() {
     assert_eq!(schema(&state), 2, "readers do not write");
     let sync = in_fleet(synced.dir.path(), &["sync", "--format", "json"]);
     assert!(sync.status.success(), "{}", stderr(&sync));
-    assert_eq!(schema(&state), 3);
+    assert_eq!(schema(&state), 4);
     assert_eq!(before, synced.answers());
     let verify = in_fleet(synced.dir.path(), &["mirror", "verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
+}
+
+#[test]
+fn a_schema_3_store_with_smaller_chunks_is_read_as_is_and_bumped_by_sync() {
+    let synced = Synced::new();
+    let before = synced.answers();
+    let state = synced.state();
+    let now = chunk_count(&state);
+    // About what the previous release cut for 8 KiB pages.
+    let written = downgrade_to_schema_3(&state, 20 * 1024);
+    assert!(written as u64 > 3 * now, "{written} chunks, {now} before");
+    std::fs::remove_dir_all(synced.dir.path().join(".debfleet/state.redb.d/tables")).unwrap();
+    assert_eq!(before, synced.answers(), "a schema-3 store reads the same");
+    let verify = in_fleet(synced.dir.path(), &["mirror", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert_eq!(schema(&state), 3, "readers do not write");
+    let sync = in_fleet(synced.dir.path(), &["sync", "--format", "json"]);
+    assert!(sync.status.success(), "{}", stderr(&sync));
+    assert_eq!(schema(&state), 4);
+    assert_eq!(chunk_count(&state), written as u64, "nothing rewritten");
+    assert_eq!(before, synced.answers());
 }
 
 #[test]
@@ -333,7 +433,7 @@ fn a_schema_1_store_is_refused_by_readers_and_upgraded_by_sync() {
     std::fs::remove_dir_all(dir.path().join(".debfleet/state.redb.d/tables")).unwrap();
     let after = synced.answers();
     assert_eq!(before, after, "the upgrade lost or changed something");
-    assert_eq!(schema(&state), 3);
+    assert_eq!(schema(&state), 4);
     let verify = in_fleet(dir.path(), &["mirror", "verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
 }

@@ -43,14 +43,15 @@ pub use records::{Generation, GenerationIndex, IndexState, SuiteState};
 /// place, in one transaction); version 3 leaves out the first-seen rows of
 /// the versions an index had when it was first synced
 /// ([`IndexState::first_generation`]) and keeps blobs over 1 MiB in parts
-/// (`blob_parts`). A version-2 store is a valid version-3 store (all its
-/// rows are explicit, no blob is in parts): it is read as is, and a
-/// writer only bumps the number, so that an older debfleet refuses a store
-/// whose rows it would misread.
-pub const SCHEMA_VERSION: u64 = 3;
+/// (`blob_parts`); version 4 cuts chunks for 32 KiB pages, so an LZ4 chunk
+/// may declare up to 256 KiB of payload (64 KiB before). A version-2 or
+/// version-3 store is a valid version-4 store: it is read as is, and a
+/// writer only bumps the number, so that an older debfleet refuses a
+/// store whose rows or chunks it would misread.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Schemas this debfleet reads without upgrading.
-const READABLE_SCHEMAS: [u64; 2] = [2, SCHEMA_VERSION];
+const READABLE_SCHEMAS: [u64; 3] = [2, 3, SCHEMA_VERSION];
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SUITES: TableDefinition<&str, &[u8]> = TableDefinition::new("suites");
@@ -303,7 +304,7 @@ impl Store {
                         .map_err(|e| self.err(e))?;
                 }
                 Some(v) if v == SCHEMA_VERSION => {}
-                Some(2) => {
+                Some(2 | 3) => {
                     meta.insert("schema", SCHEMA_VERSION.to_le_bytes().as_slice())
                         .map_err(|e| self.err(e))?;
                 }
