@@ -10,7 +10,7 @@ mod common;
 mod testmirror;
 
 use common::*;
-use testmirror::{Publication, Signer, TestMirror, xz};
+use testmirror::SuiteFleet;
 
 const SUITE: &str = "test";
 const NOW: &str = "2026-08-01T00:00:00Z";
@@ -27,31 +27,13 @@ fn index(count: usize, release: u32) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn publish(mirror: &TestMirror, signer: &Signer, day: u32, packages: &[u8]) {
-    mirror.publish(
-        signer,
-        &Publication {
-            suite: SUITE,
-            date: format!("2026-07-{day:02}T00:00:00Z").parse().unwrap(),
-            packages,
-            packages_xz: Some(&xz(packages)),
-            pdiff: None,
-            by_hash: false,
-        },
-    );
-}
-
 #[test]
 fn a_first_sync_does_not_compact_and_a_large_rewrite_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let signer = Signer::new();
-    let mirror = TestMirror::new(&dir.path().join("mirror"));
-    let fleet = dir.path().join("fleet");
-    let state = fleet.join(".debfleet/state.redb");
-    mirror.write_fleet(&fleet, &signer, SUITE);
+    let world = SuiteFleet::new(SUITE);
+    let (fleet, state) = (world.fleet(), world.state());
     let records = 30_000;
 
-    publish(&mirror, &signer, 1, &index(records, 1));
+    world.publish_on(1, &index(records, 1), None);
     let out = with_state(&fleet, &state, NOW, &["sync", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = json(&out);
@@ -64,7 +46,7 @@ fn a_first_sync_does_not_compact_and_a_large_rewrite_does() {
     assert!(first_bytes > 0, "{report}");
 
     // Every version changes: each record is removed and added again.
-    publish(&mirror, &signer, 2, &index(records, 2));
+    world.publish_on(2, &index(records, 2), None);
     let out = with_state(&fleet, &state, NOW, &["sync", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report = json(&out);

@@ -13,7 +13,7 @@ mod testmirror;
 use common::*;
 use rand::{Rng, SeedableRng};
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
-use testmirror::{Publication, Signer, TestMirror, sum, xz};
+use testmirror::{SuiteFleet, sum, xz};
 
 const SUITE: &str = "test";
 const NOW: &str = "2026-08-01T00:00:00Z";
@@ -50,24 +50,14 @@ fn stored(state: &std::path::Path, key: &[u8]) -> (bool, u64) {
     (blob, pending)
 }
 
-fn publish(mirror: &TestMirror, signer: &Signer, day: u32, packages: &[u8]) -> Vec<u8> {
+fn publish(world: &SuiteFleet, day: u32, packages: &[u8]) -> Vec<u8> {
     let packages_xz = xz(packages);
     assert!(
         packages_xz.len() > 1 << 20,
         "{} bytes of xz",
         packages_xz.len()
     );
-    mirror.publish(
-        signer,
-        &Publication {
-            suite: SUITE,
-            date: format!("2026-07-{day:02}T00:00:00Z").parse().unwrap(),
-            packages,
-            packages_xz: Some(&packages_xz),
-            pdiff: None,
-            by_hash: false,
-        },
-    );
+    world.publish_on(day, packages, Some(&packages_xz));
     packages_xz
 }
 
@@ -80,15 +70,11 @@ fn hex_to_bytes(hex: &str) -> Vec<u8> {
 
 #[test]
 fn a_large_index_stored_ahead_is_removed_when_its_suite_fails_and_kept_when_it_succeeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let signer = Signer::new();
-    let mirror = TestMirror::new(&dir.path().join("mirror"));
-    let fleet = dir.path().join("fleet");
-    let state = fleet.join(".debfleet/state.redb");
-    mirror.write_fleet(&fleet, &signer, SUITE);
+    let world = SuiteFleet::new(SUITE);
+    let (fleet, state) = (world.fleet(), world.state());
 
     // Verified (its hashes are signed), then refused by the parser.
-    let broken_xz = publish(&mirror, &signer, 1, &large_index(1, true));
+    let broken_xz = publish(&world, 1, &large_index(1, true));
     let out = with_state(&fleet, &state, NOW, &["sync", "--format", "json"]);
     assert!(!out.status.success());
     let report = json(&out);
@@ -99,7 +85,7 @@ fn a_large_index_stored_ahead_is_removed_when_its_suite_fails_and_kept_when_it_s
     assert_eq!(stored(&state, &broken_key), (false, 0));
 
     // A good one: stored, nothing pending, and the store verifies.
-    let good_xz = publish(&mirror, &signer, 2, &large_index(2, false));
+    let good_xz = publish(&world, 2, &large_index(2, false));
     let out = with_state(&fleet, &state, NOW, &["sync", "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json(&out)["suites"][0]["status"], "updated");

@@ -14,56 +14,34 @@ use common::*;
 use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use testmirror::{Publication, Signer, TestMirror, bump_version, field, join_stanzas, stanzas};
+use testmirror::{SuiteFleet, bump_version, field, join_stanzas, stanzas};
 
 const SUITE: &str = "test";
 const NOW: &str = "2026-08-01T00:00:00Z";
 const SEEN: TableDefinition<(u32, &str, &str), (u64, u64)> =
     TableDefinition::new("versions_seen_by_index");
 
-struct World {
-    dir: tempfile::TempDir,
-    signer: Signer,
-    mirror: TestMirror,
-}
+/// The signed test suite and its fleet, plus what these tests ask of them.
+struct World(SuiteFleet);
 
 impl World {
     fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let world = World {
-            signer: Signer::new(),
-            mirror: TestMirror::new(&dir.path().join("mirror")),
-            dir,
-        };
-        world
-            .mirror
-            .write_fleet(&world.fleet(), &world.signer, SUITE);
-        world
+        World(SuiteFleet::new(SUITE))
     }
 
     fn fleet(&self) -> PathBuf {
-        self.dir.path().join("fleet")
+        self.0.fleet()
     }
 
     fn state(&self) -> PathBuf {
-        self.fleet().join(".debfleet/state.redb")
+        self.0.state()
     }
 
     /// Publishes `stanzas` dated `day` days after 2026-07-01, syncs, and
     /// returns the new generation.
     fn publish_and_sync(&self, day: u32, stanzas: &[String]) -> u64 {
         let packages = join_stanzas(stanzas);
-        self.mirror.publish(
-            &self.signer,
-            &Publication {
-                suite: SUITE,
-                date: format!("2026-07-{day:02}T00:00:00Z").parse().unwrap(),
-                packages: &packages,
-                packages_xz: None,
-                pdiff: None,
-                by_hash: false,
-            },
-        );
+        self.0.publish_on(day, &packages, None);
         let out = with_state(
             &self.fleet(),
             &self.state(),

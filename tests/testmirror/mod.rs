@@ -317,6 +317,56 @@ pub struct Publication<'a> {
     pub by_hash: bool,
 }
 
+/// One signed test suite and a fleet over it, in a temporary directory:
+/// `<dir>/mirror` (see [`TestMirror::write_fleet`]), `<dir>/fleet` and its
+/// store `<dir>/fleet/.debfleet/state.redb`.
+pub struct SuiteFleet {
+    pub dir: tempfile::TempDir,
+    pub signer: Signer,
+    pub mirror: TestMirror,
+    pub suite: &'static str,
+}
+
+impl SuiteFleet {
+    pub fn new(suite: &'static str) -> SuiteFleet {
+        let dir = tempfile::tempdir().unwrap();
+        let world = SuiteFleet {
+            signer: Signer::new(),
+            mirror: TestMirror::new(&dir.path().join("mirror")),
+            dir,
+            suite,
+        };
+        world
+            .mirror
+            .write_fleet(&world.fleet(), &world.signer, suite);
+        world
+    }
+
+    pub fn fleet(&self) -> PathBuf {
+        self.dir.path().join("fleet")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.fleet().join(".debfleet/state.redb")
+    }
+
+    /// Publishes `packages` (and `packages_xz`, its xz, when given) in a
+    /// Release dated 2026-07-`day`, neither pdiffs nor by-hash.
+    pub fn publish_on(&self, day: u32, packages: &[u8], packages_xz: Option<&[u8]>) {
+        self.mirror.publish(
+            &self.signer,
+            &Publication {
+                suite: self.suite,
+                date: format!("2026-07-{day:02}T00:00:00Z").parse().unwrap(),
+                packages,
+                packages_xz,
+                pdiff: None,
+                by_hash: false,
+            },
+        );
+    }
+}
+
 /// A mirror root holding `dists/<suite>` trees.
 pub struct TestMirror {
     pub root: PathBuf,
