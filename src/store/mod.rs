@@ -552,7 +552,8 @@ impl Store {
     /// what it writes, and that reserved tail takes no disk blocks until it
     /// is written (a first sync of the bundled slice: 66 MiB long, 53 MiB on
     /// disk), so this counts the file's blocks where the platform reports
-    /// them, and its length elsewhere.
+    /// them (a filesystem that reports none gets the length), and its
+    /// length elsewhere.
     pub fn disk_bytes(&self) -> u64 {
         let Ok(meta) = std::fs::metadata(&self.path) else {
             return 0;
@@ -560,7 +561,10 @@ impl Store {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            meta.blocks().saturating_mul(512)
+            match meta.blocks() {
+                0 => meta.len(),
+                blocks => blocks.saturating_mul(512),
+            }
         }
         #[cfg(not(unix))]
         {
